@@ -1,0 +1,103 @@
+"""The document model: documents flow between stages as Arrow tables with these columns.
+
+A reader emits the *source* columns; each stage adds or rewrites columns (extraction turns ``html``
+into ``text`` and ``title``; language ID adds ``language`` and ``language_score``; ...). Columns whose
+name starts with ``__`` belong to the engine (shard and sequence bookkeeping) and are never written.
+
+| column           | type         | set by      | meaning                                              |
+|------------------|--------------|-------------|------------------------------------------------------|
+| id               | string       | reader      | stable document id (WARC-Record-ID, else file+offset)|
+| url              | string       | reader      | target URI                                           |
+| date             | string       | reader      | crawl date, ISO 8601                                 |
+| html             | large_string | WARC reader | HTML decoded with ``charset``; dropped by extraction |
+| charset          | string       | WARC reader | charset used to decode (header, meta or detected)   |
+| content_type     | string       | WARC reader | HTTP Content-Type (as sent, may be empty)            |
+| text             | large_string | extraction  | main text (JSONL/Parquet readers: given)             |
+| title            | string       | extraction  | page title when the extractor finds one              |
+| source_file      | string       | reader      | path or URI of the input file                        |
+| source_offset    | int64        | reader      | byte offset of the record (WARC) or line/row number  |
+| warc_record_id   | string       | WARC reader | WARC-Record-ID                                       |
+| language         | string       | language ID | ISO 639 code of the top label                        |
+| language_score   | float64      | language ID | its probability                                      |
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+ID = "id"
+URL = "url"
+DATE = "date"
+HTML = "html"
+CHARSET = "charset"
+CONTENT_TYPE = "content_type"
+TEXT = "text"
+TITLE = "title"
+SOURCE_FILE = "source_file"
+SOURCE_OFFSET = "source_offset"
+WARC_RECORD_ID = "warc_record_id"
+LANGUAGE = "language"
+LANGUAGE_SCORE = "language_score"
+
+# Engine bookkeeping (never written to outputs).
+SHARD = "__shard"  # shard id of the input file the row came from
+SEQ = "__seq"  # running number of the row within its shard (gives the output order)
+CHUNK = "__chunk"  # reader chunk the row belongs to
+CHUNK_ROWS = "__chunk_rows"  # rows the reader put in that chunk (completion is counted against it)
+CHUNK_LAST = "__chunk_last"  # true on the rows of the shard's last chunk
+READER_STATS = "__reader_stats"  # JSON of the reader's counts for the chunk, on the chunk's first row
+SENTINEL = "__sentinel"  # a placeholder row that carries bookkeeping for a chunk with no document
+ENGINE_COLUMNS = (SHARD, SEQ, CHUNK, CHUNK_ROWS, CHUNK_LAST, READER_STATS, SENTINEL)
+
+WARC_SCHEMA = pa.schema(
+    [
+        (ID, pa.string()),
+        (URL, pa.string()),
+        (DATE, pa.string()),
+        (HTML, pa.large_string()),
+        (CHARSET, pa.string()),
+        (CONTENT_TYPE, pa.string()),
+        (SOURCE_FILE, pa.string()),
+        (SOURCE_OFFSET, pa.int64()),
+        (WARC_RECORD_ID, pa.string()),
+    ]
+)
+
+TEXT_SCHEMA = pa.schema(
+    [
+        (ID, pa.string()),
+        (URL, pa.string()),
+        (DATE, pa.string()),
+        (TEXT, pa.large_string()),
+        (SOURCE_FILE, pa.string()),
+        (SOURCE_OFFSET, pa.int64()),
+    ]
+)
+
+ENGINE_SCHEMA = pa.schema(
+    [
+        (SHARD, pa.string()),
+        (SEQ, pa.int64()),
+        (CHUNK, pa.int32()),
+        (CHUNK_ROWS, pa.int32()),
+        (CHUNK_LAST, pa.bool_()),
+        (READER_STATS, pa.string()),
+        (SENTINEL, pa.bool_()),
+    ]
+)
+
+
+def document_columns(table: pa.Table) -> pa.Table:
+    """The table without the engine's bookkeeping columns: what gets written."""
+    keep = [name for name in table.column_names if name not in ENGINE_COLUMNS]
+    return table.select(keep)
+
+
+def text_column(table: pa.Table) -> pa.ChunkedArray:
+    """The ``text`` column, with an error that says which stage is missing when it is absent."""
+    if TEXT not in table.column_names:
+        raise KeyError(
+            f"batch has no '{TEXT}' column (columns: {table.column_names}); "
+            "put an extraction stage before text stages, or read text input (JSONL/Parquet)"
+        )
+    return table.column(TEXT)

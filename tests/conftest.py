@@ -1,0 +1,19 @@
+"""Shared fixtures. Real evaluation data lives beside the project in ../shared/data (absent in a fresh
+clone): tests that need it ask for ``shared_data`` and are skipped with a reason when it is missing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("FINEWEB_PIPE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real evaluation data not found at {SHARED_DATA} (set FINEWEB_PIPE_SHARED_DATA)")
+    return SHARED_DATA
