@@ -1,0 +1,26 @@
+"""Readers turn input files into document batches; ``reader_for`` picks one by file name."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from fineweb_pipe.readers.base import Reader
+from fineweb_pipe.readers.jsonl import JsonlReader
+from fineweb_pipe.readers.parquet import ParquetReader
+from fineweb_pipe.readers.warc import WarcReader, WetReader
+
+# WET before WARC: "x.warc.wet.gz" matches both.
+READERS: tuple[type[Reader], ...] = (WetReader, WarcReader, JsonlReader, ParquetReader)
+
+
+def reader_for(path: str) -> Reader:
+    """The reader for a file, by its name; an error lists the names understood."""
+    name = path.rsplit("/", 1)[-1]
+    for reader in READERS:
+        if any(fnmatch.fnmatch(name, pattern) for pattern in reader.patterns):
+            return reader()
+    known = [p for r in READERS for p in r.patterns]
+    raise ValueError(f"no reader for {path!r}: name it like one of {known}, or give the pipeline a reader")
+
+
+__all__ = ["JsonlReader", "ParquetReader", "Reader", "WarcReader", "WetReader", "reader_for"]
