@@ -193,6 +193,13 @@ class ReaderCounts:
         if len(self.error_list) < ERRORS_KEPT:
             self.error_list.append({"file": file, "offset": offset, "type": kind, "message": message[:500]})
 
+    def drain(self) -> "ReaderCounts":
+        """Hand over the counts gathered so far and start again from zero (per chunk of input)."""
+        taken = ReaderCounts(self.documents, self.bytes, self.records.copy(), self.skipped.copy(),
+                             self.errors.copy(), list(self.error_list))
+        self.__init__()  # type: ignore[misc]
+        return taken
+
     def merge(self, other: "ReaderCounts") -> None:
         self.documents += other.documents
         self.bytes += other.bytes

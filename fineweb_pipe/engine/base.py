@@ -1,0 +1,34 @@
+"""What an executor must do: stream chunks of shards through stages, and map a function in parallel."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput
+from fineweb_pipe.stage import Resources, Stage
+
+
+class Executor(ABC):
+    """Runs the work of a pipeline's phases; the runner does the bookkeeping around it."""
+
+    name: str
+    workers: int
+
+    @abstractmethod
+    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
+        """Read ``shards``, run ``stages`` over every chunk (``chunks.process_table``), yield the results."""
+
+    @abstractmethod
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
+        """``[fn(item) for item in items]``, in parallel where the executor can."""
+
+    def close(self) -> None:
+        """Release what the executor started."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

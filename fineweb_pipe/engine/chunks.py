@@ -1,0 +1,233 @@
+"""Chunks: the unit in which the engine reads, processes and accounts for documents.
+
+A reader's batches become *chunks*: each row carries its shard, chunk number, sequence number and the
+chunk's declared row count (``schema.ENGINE_COLUMNS``). An executor may merge or split blocks as it
+likes; workers regroup rows by chunk, and the driver counts a chunk complete when the rows reported
+for it add up to its declared count. That makes completion exact under any blocking and idempotent
+under retries (results are keyed by the chunk part's first sequence number).
+
+This module is plain Python: both executors run exactly this code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fineweb_pipe import schema
+from fineweb_pipe.readers.base import Reader
+from fineweb_pipe.stage import DROP_REASON, DROP_VALUE, Stage
+from fineweb_pipe.stats import KEPT_SAMPLES, SAMPLES_PER_REASON, Profile, ReaderCounts, StageCounts, sample_rows, text_bytes
+from fineweb_pipe.writers.atomic import write_parquet
+
+
+@dataclass(frozen=True)
+class ShardInput:
+    """One input file of a phase and how to read it."""
+
+    shard: str
+    path: str
+    reader: Reader
+
+
+def iter_chunks(source: ShardInput) -> Iterator[pa.Table]:
+    """The shard's documents as chunks with engine columns; the last chunk is flagged.
+
+    A shard that yields no document still produces one chunk (a single sentinel row) so that the
+    driver learns it is finished and gets its reader counts. A reader failure ends the shard with the
+    documents read so far and is counted with the file's name.
+    """
+    counts = ReaderCounts()
+    chunk, seq = 0, 0
+    pending: pa.Table | None = None
+    pending_counts: ReaderCounts | None = None
+    batches = source.reader.iter_batches(source.path, counts)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except Exception as exc:  # a reader bug or unreadable file must not take the run down
+            counts.error("read_failed", source.path, None, f"{type(exc).__name__}: {exc}")
+            break
+        if pending is not None:
+            yield _with_engine_columns(pending, source.shard, chunk, seq, False, pending_counts)
+            seq += pending.num_rows
+            chunk += 1
+        pending, pending_counts = batch, counts.drain()
+    if pending is None:
+        yield _sentinel(source.shard, chunk, seq, counts.drain())
+        return
+    assert pending_counts is not None
+    pending_counts.merge(counts.drain())  # what the reader counted after its last batch
+    yield _with_engine_columns(pending, source.shard, chunk, seq, True, pending_counts)
+
+
+def _with_engine_columns(table: pa.Table, shard: str, chunk: int, seq: int, last: bool,
+                         counts: ReaderCounts | None) -> pa.Table:
+    n = table.num_rows
+    stats = [json.dumps(counts.to_json())] + [None] * (n - 1) if counts else [None] * n
+    columns = {
+        schema.SHARD: pa.array([shard] * n, pa.string()),
+        schema.SEQ: pa.array(np.arange(seq, seq + n, dtype=np.int64)),
+        schema.CHUNK: pa.array([chunk] * n, pa.int32()),
+        schema.CHUNK_ROWS: pa.array([n] * n, pa.int32()),
+        schema.CHUNK_LAST: pa.array([last] * n, pa.bool_()),
+        schema.READER_STATS: pa.array(stats, pa.string()),
+        schema.SENTINEL: pa.array([False] * n, pa.bool_()),
+    }
+    for name, values in columns.items():
+        table = table.append_column(name, values)
+    return table
+
+
+def _sentinel(shard: str, chunk: int, seq: int, counts: ReaderCounts) -> pa.Table:
+    return pa.table(
+        {
+            schema.ID: pa.array([None], pa.string()),
+            schema.SHARD: [shard],
+            schema.SEQ: pa.array([seq], pa.int64()),
+            schema.CHUNK: pa.array([chunk], pa.int32()),
+            schema.CHUNK_ROWS: pa.array([1], pa.int32()),
+            schema.CHUNK_LAST: [True],
+            schema.READER_STATS: [json.dumps(counts.to_json())],
+            schema.SENTINEL: [True],
+        }
+    )
+
+
+@dataclass
+class PhaseDirs:
+    """Where a streaming phase's workers put chunk parts before the driver commits whole shards."""
+
+    parts: str  # documents: parts/<shard>/<first seq>.parquet
+    removed_parts: str  # removed rows of keep_removed stages: removed_parts/<stage>/<shard>/<first seq>.parquet
+
+    def part_path(self, shard: str, first_seq: int) -> str:
+        return os.path.join(self.parts, shard, f"{first_seq:012d}.parquet")
+
+    def removed_part_path(self, stage: str, shard: str, first_seq: int) -> str:
+        return os.path.join(self.removed_parts, stage, shard, f"{first_seq:012d}.parquet")
+
+
+class StageFailed(RuntimeError):
+    """A stage raised on a chunk: a bug or bad configuration, not bad input (that is counted)."""
+
+
+@dataclass
+class ChunkResult:
+    """What processing one part of a chunk produced: the driver's accounting record."""
+
+    shard: str
+    chunk: int
+    first_seq: int
+    rows: int  # rows of the chunk in this part (sentinels included)
+    chunk_rows: int
+    chunk_last: bool
+    reader: dict[str, Any] | None
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    samples: dict[str, dict[str, list]] = field(default_factory=dict)
+    kept_samples: list[dict[str, Any]] = field(default_factory=list)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {"key": f"{self.shard}/{self.first_seq}", "shard": self.shard, "result": json.dumps(self.__dict__)}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "ChunkResult":
+        return cls(**json.loads(row["result"]))
+
+
+def process_table(table: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> pa.Table:
+    """Run the stages over every chunk part in ``table``; write the parts; return accounting rows."""
+    results = [process_part(part, stages, dirs) for part in split_parts(table)]
+    return pa.Table.from_pylist([r.to_row() for r in results],
+                                schema=pa.schema([("key", pa.string()), ("shard", pa.string()), ("result", pa.string())]))
+
+
+def split_parts(table: pa.Table) -> list[pa.Table]:
+    """Rows grouped by (shard, chunk), in sequence order."""
+    if table.num_rows == 0:
+        return []
+    table = table.sort_by([(schema.SHARD, "ascending"), (schema.SEQ, "ascending")])
+    shards = table.column(schema.SHARD).to_numpy(zero_copy_only=False)
+    chunks = table.column(schema.CHUNK).to_numpy()
+    breaks = np.flatnonzero((shards[1:] != shards[:-1]) | (chunks[1:] != chunks[:-1])) + 1
+    bounds = [0, *breaks.tolist(), table.num_rows]
+    return [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def process_part(part: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> ChunkResult:
+    """Run every stage over one chunk part, write its surviving rows, and account for all of it."""
+    first = part.slice(0, 1).to_pylist()[0]
+    reader_json = next((s for s in part.column(schema.READER_STATS).to_pylist() if s), None)
+    result = ChunkResult(
+        shard=first[schema.SHARD], chunk=first[schema.CHUNK], first_seq=first[schema.SEQ], rows=part.num_rows,
+        chunk_rows=first[schema.CHUNK_ROWS], chunk_last=first[schema.CHUNK_LAST],
+        reader=json.loads(reader_json) if reader_json else None,
+    )
+    batch = part.filter(pc.invert(part.column(schema.SENTINEL))).drop_columns(
+        [schema.CHUNK, schema.CHUNK_ROWS, schema.CHUNK_LAST, schema.READER_STATS, schema.SENTINEL])
+    before: Profile | None = None
+    for stage in stages:
+        if batch.num_rows == 0:
+            result.stages[stage.name] = StageCounts().to_json()
+            continue
+        batch = _run_stage(stage, batch, result, dirs)
+        if before is None and schema.TEXT in batch.column_names:
+            before = Profile()
+            before.add(batch)  # documents as first seen with text: after extraction, before filters
+    after = Profile()
+    after.add(batch)
+    result.before = (before or Profile()).to_json()
+    result.after = after.to_json()
+    result.kept_samples = sample_rows(batch, KEPT_SAMPLES)
+    if batch.num_rows:
+        write_parquet(batch.drop_columns([schema.SHARD]), dirs.part_path(result.shard, result.first_seq))
+    return result
+
+
+def _run_stage(stage: Stage, batch: pa.Table, result: ChunkResult, dirs: PhaseDirs) -> pa.Table:
+    counts = StageCounts(docs_in=batch.num_rows, bytes_in=text_bytes(batch))
+    started = time.process_time()
+    try:
+        outcome = stage(batch)
+    except Exception as exc:
+        seq = batch.column(schema.SEQ)
+        raise StageFailed(
+            f"stage '{stage.name}' failed on shard {result.shard} rows {pc.min(seq).as_py()}-{pc.max(seq).as_py()} "
+            f"(source {batch.column(schema.SOURCE_FILE)[0].as_py() if schema.SOURCE_FILE in batch.column_names else '?'}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    counts.cpu_s = time.process_time() - started
+    kept = outcome.kept
+    counts.docs_out = kept.num_rows
+    counts.bytes_out = text_bytes(kept)
+    counts.counters.update(outcome.counters)
+    dropped = outcome.dropped
+    if dropped is not None and dropped.num_rows:
+        reasons = dropped.column(DROP_REASON)
+        counts.dropped.update(reasons.to_pylist())
+        stage_samples = result.samples.setdefault(stage.name, {})
+        for reason in sorted(counts.dropped):
+            rows = dropped.filter(pc.equal(reasons, reason))
+            stage_samples[reason] = sample_rows(rows, SAMPLES_PER_REASON, DROP_VALUE)
+        if stage.keep_removed:
+            _write_removed(stage, dropped, result, dirs)
+    result.stages[stage.name] = counts.to_json()
+    return kept
+
+
+def _write_removed(stage: Stage, dropped: pa.Table, result: ChunkResult, dirs: PhaseDirs) -> None:
+    # Written by the worker next to the document parts; the driver commits them with the shard.
+    path = dirs.removed_part_path(stage.name, result.shard, result.first_seq)
+    write_parquet(dropped.drop_columns([schema.SHARD]), path)

@@ -1,0 +1,30 @@
+"""The in-process executor: the same stages and chunk code as on Ray, one chunk after another.
+
+For tests and debugging (a breakpoint in a stage just works); its output is identical to Ray's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from fineweb_pipe.engine.base import Executor
+from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_table
+from fineweb_pipe.engine.context import sequential_map
+from fineweb_pipe.stage import Resources, Stage
+
+
+class LocalExecutor(Executor):
+    name = "local"
+    workers = 1
+
+    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
+        for stage in stages:
+            stage.setup()
+        for shard in shards:
+            for chunk in iter_chunks(shard):
+                for row in process_table(chunk, stages, dirs).to_pylist():
+                    yield ChunkResult.from_row(row)
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
+        return sequential_map(fn, items, resources)

@@ -1,0 +1,66 @@
+"""Live progress of a run: documents through each stage, shards finished, documents per second."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from fineweb_pipe.engine.chunks import ChunkResult
+
+REFRESH_S = 2.0
+
+
+class Progress:
+    """Prints one status line per phase, refreshed in place on a terminal and every few seconds in logs."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def start_phase(self, phase: str, stages: list[str], shards: int, already_done: int) -> None:
+        self.phase, self.stages = phase, stages
+        self.shards, self.shards_done = shards, already_done
+        self.read = 0
+        self.out: Counter = Counter()
+        self.started = time.time()
+        if already_done:
+            self._print(f"[{phase}] resuming: {already_done}/{shards} shards already finished", final=True)
+
+    def chunk(self, result: ChunkResult) -> None:
+        if result.reader:
+            self.read += result.reader["documents"]
+        for name, counts in result.stages.items():
+            self.out[name] += counts["docs_out"]
+        if time.time() - self._last >= (0.2 if self._tty else REFRESH_S):
+            self._print(self._line())
+
+    def shard_done(self) -> None:
+        self.shards_done += 1
+
+    def global_done(self, stage: str, counts: dict[str, Any]) -> None:
+        self._print(f"[{self.phase}] {stage}: {counts['docs_in']:,} in -> {counts['docs_out']:,} out", final=True)
+
+    def finish(self, stats: dict[str, Any]) -> None:
+        run = stats["run"]
+        kept = next((s["docs_out"] for s in reversed(stats["stages"]) if s["kind"] != "global" or s["docs_out"]), 0)
+        self._print(f"done in {run['wall_s']:.1f}s: {stats['reader']['documents']:,} documents read, "
+                    f"{kept:,} kept -> {run['output']}", final=True)
+
+    def _line(self) -> str:
+        rate = self.read / max(time.time() - self.started, 1e-9)
+        flow = " -> ".join(f"{name} {self.out[name]:,}" for name in self.stages)
+        return (f"[{self.phase}] shards {self.shards_done}/{self.shards} | read {self.read:,} "
+                f"({rate:,.0f}/s) | {flow}")
+
+    def _print(self, line: str, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        self._last = time.time()
+        if self._tty:
+            sys.stderr.write("\r\033[K" + line + ("\n" if final else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()

@@ -1,0 +1,126 @@
+"""The Ray executor: the only module that imports Ray.
+
+Streaming phases run on Ray Data: one read task per shard streams chunks (``chunks.iter_chunks``)
+into a pool of actors, each of which sets the stages up once and runs ``chunks.process_table`` on
+every block it receives; only small accounting rows travel back to the driver. Ray Data's streaming
+executor applies backpressure, so memory stays bounded by the blocks in flight, not by the input size.
+Global stages' parallel rounds run as Ray tasks.
+
+With no address (and no ``RAY_ADDRESS``) it starts an embedded local Ray with its own temporary
+folder and shuts it down afterwards; with an address, or inside ``ray job submit``, it joins that
+cluster and leaves it running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import ray
+import ray.data
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
+
+from fineweb_pipe.engine.base import Executor
+from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_table
+from fineweb_pipe.stage import Resources, Stage
+
+# Retries are for lost workers (preempted nodes); a stage that raises on its input fails the same way
+# every time, so application errors are not retried (Ray Data surfaces them with the stage's message).
+ACTOR_MAX_RESTARTS = 4
+TASK_MAX_RETRIES = 4
+
+
+class _ShardSource(Datasource):
+    """One read task per input shard, streaming its chunks."""
+
+    def __init__(self, shards: Sequence[ShardInput]) -> None:
+        self._shards = list(shards)
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return None
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                       data_context: Any = None) -> list[ReadTask]:
+        meta = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
+        return [ReadTask(lambda shard=shard: iter_chunks(shard), meta) for shard in self._shards]
+
+
+class _ChunkWorker:
+    """An actor of the stage pool: sets the stages up once, then processes blocks."""
+
+    def __init__(self, stages: Sequence[Stage], dirs: PhaseDirs) -> None:
+        self._stages = stages
+        self._dirs = dirs
+        for stage in stages:
+            stage.setup()
+
+    def __call__(self, table: Any) -> Any:
+        return process_table(table, self._stages, self._dirs)
+
+
+def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
+    return fn(item)
+
+
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None, temp_dir: str | None = None) -> None:
+        address = address or os.environ.get("RAY_ADDRESS")
+        self._owns_cluster = not address and not ray.is_initialized()
+        if self._owns_cluster:
+            temp_dir = temp_dir or os.environ.get("RAY_TMPDIR") or os.path.join(tempfile.gettempdir(), f"fwp-ray-{os.getuid()}")
+            ray.init(
+                num_cpus=workers or os.cpu_count(),
+                _temp_dir=temp_dir,
+                include_dashboard=False,  # nothing listens beyond localhost unless asked for
+                logging_level=logging.WARNING,
+                log_to_driver=True,
+            )
+        elif not ray.is_initialized():
+            ray.init(address=address, logging_level=logging.WARNING)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = workers or cpus
+        self._cluster_cpus = cpus
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False  # the runner shows per-stage progress itself
+        context.print_on_execution_start = False
+
+    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
+        if not shards:
+            return
+        wanted = max((stage.resources.num_cpus for stage in stages), default=1.0)
+        # Leave a little CPU for Ray Data's own tasks: actors that claim every core starve them.
+        cpus = min(wanted, 0.95 * self._cluster_cpus / self.workers)
+        gpus = max((stage.resources.num_gpus for stage in stages), default=0.0)
+        memory = max((stage.resources.memory_mb for stage in stages), default=0) << 20
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=min(self.workers, len(shards)))
+        dataset = ray.data.read_datasource(_ShardSource(shards), override_num_blocks=len(shards)).map_batches(
+            _ChunkWorker,
+            fn_constructor_args=(list(stages), dirs),
+            batch_format="pyarrow",
+            batch_size=None,
+            compute=pool,
+            num_cpus=cpus,
+            num_gpus=gpus or None,
+            memory=memory or None,
+            max_restarts=ACTOR_MAX_RESTARTS,
+            max_task_retries=TASK_MAX_RETRIES,
+        )
+        for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in batch.to_pylist():
+                yield ChunkResult.from_row(row)
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
+        remote = ray.remote(_apply).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
+                                            max_retries=TASK_MAX_RETRIES, retry_exceptions=False)
+        fn_ref = ray.put(fn)
+        return ray.get([remote.remote(fn_ref, item) for item in items])
+
+    def close(self) -> None:
+        if self._owns_cluster and ray.is_initialized():
+            ray.shutdown()

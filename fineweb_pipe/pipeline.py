@@ -1,0 +1,67 @@
+"""A pipeline: a reader and the steps documents go through, in order.
+
+Consecutive streaming stages (filters, transforms) form a *phase* that runs over the input in one
+pass; a global stage (dedup, tokenization) ends the phase before it and starts its own, reading what
+the phase before wrote.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fineweb_pipe.readers.base import Reader
+from fineweb_pipe.stage import GlobalStage, Stage
+
+Step = Stage | GlobalStage
+
+
+@dataclass(frozen=True)
+class Phase:
+    index: int
+    stages: tuple[Stage, ...] = ()  # a streaming phase
+    global_stage: GlobalStage | None = None  # or a global one
+
+    @property
+    def name(self) -> str:
+        if self.global_stage is not None:
+            return f"{self.index:02d}-{self.global_stage.name}"
+        return f"{self.index:02d}-stream"
+
+
+@dataclass
+class Pipeline:
+    """``steps`` run in order over what ``reader`` reads (``None``: chosen by each file's name)."""
+
+    steps: Sequence[Step]
+    reader: Reader | None = None
+    name: str = "pipeline"
+    description: str = ""
+    phases: list[Phase] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = Counter(step.name for step in self.steps)
+        repeated = [name for name, n in names.items() if n > 1]
+        if repeated:
+            raise ValueError(f"pipeline {self.name!r}: step names must be unique, {repeated} repeat; "
+                             "rename one with .named('...')")
+        for step in self.steps:
+            if not isinstance(step, (Stage, GlobalStage)):
+                raise TypeError(f"pipeline {self.name!r}: {step!r} is not a Stage or GlobalStage")
+        self.phases = self._split()
+
+    def _split(self) -> list[Phase]:
+        phases: list[Phase] = []
+        run: list[Stage] = []
+        for step in self.steps:
+            if isinstance(step, GlobalStage):
+                if run or not phases:
+                    phases.append(Phase(len(phases), tuple(run)))
+                    run = []
+                phases.append(Phase(len(phases), global_stage=step))
+            else:
+                run.append(step)
+        if run or not phases:
+            phases.append(Phase(len(phases), tuple(run)))
+        return phases
