@@ -75,6 +75,10 @@ class WindowSampler:
         self._layout_epoch: int | None = None
         self._layout: _EpochLayout | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        # The cached permutation can be large (8 bytes a window); a process that receives this rebuilds it.
+        return {**self.__dict__, "_layout_epoch": None, "_layout": None}
+
     def _epoch_layout(self, epoch: int) -> _EpochLayout:
         # One epoch's layout is cached: a stream reads epochs in order, and the permutation is the cost.
         if self._layout_epoch == epoch and self._layout is not None:

@@ -1,0 +1,109 @@
+"""Batches of token windows read from a shard folder: the numpy core under the PyTorch and JAX loaders.
+
+:class:`BatchSource` joins a :class:`~fineweb_pipe.training.windows.WindowSampler` (which windows) to the
+split's memory-mapped shards (their tokens), through ``fineweb_pipe.tokens`` (the manifest says the
+format). A batch is a dict of numpy arrays:
+
+- ``inputs``  (batch, seq_len): tokens ``[offset, offset + seq_len)`` of each window;
+- ``targets`` (batch, seq_len): the same shifted by one, the next-token labels;
+- ``document_starts`` (batch, seq_len) bool, when asked for: True where an input token is the first of a
+  document (from the shard's ``.idx.npy``), so ``cumsum`` gives per-document segment ids for masking.
+
+Shards are opened lazily in the process that reads them and never pickled: a DataLoader worker maps
+the files itself instead of receiving a copy of their contents.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fineweb_pipe.tokens import Manifest, ShardInfo, read_index
+from fineweb_pipe.tokens.shards import Split
+from fineweb_pipe.training.windows import WindowSampler, WindowState
+
+Batch = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """What a loader reads: the split of a shard folder, the window and batch shape, the order, the rank."""
+
+    folder: str
+    split: Split = "train"
+    seq_len: int = 256
+    batch_size: int = 8
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    shuffle: bool = True
+    document_starts: bool = False
+
+
+class BatchSource:
+    """Deterministic batches of one rank, resumable from a :class:`WindowState`."""
+
+    def __init__(self, config: BatchConfig, dtype: np.dtype | type = np.int64) -> None:
+        self.config = config
+        self.dtype = np.dtype(dtype)
+        self.manifest = Manifest.load(config.folder)
+        self.shards: list[ShardInfo] = self.manifest.split(config.split)
+        if not self.shards:
+            raise ValueError(
+                f"{os.path.join(config.folder, 'manifest.json')} lists no '{config.split}' shards; "
+                "tokenize with a validation split, or read another split"
+            )
+        self.sampler = WindowSampler(
+            [shard.tokens for shard in self.shards], config.seq_len, config.batch_size, config.seed,
+            config.rank, config.world_size, config.shuffle,
+        )
+        self._tokens: list[np.ndarray] | None = None
+        self._starts: list[np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Memory maps pickle as full copies of the data: drop them, the receiving process maps its own.
+        return {**self.__dict__, "_tokens": None, "_starts": None}
+
+    @property
+    def vocab_size(self) -> int:
+        return self.manifest.vocab_size
+
+    def batches_per_epoch(self, epoch: int = 0) -> int:
+        return self.sampler.batches_per_epoch(epoch)
+
+    def _open(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        if self._tokens is None or self._starts is None:
+            self._tokens = [self.manifest.open_tokens(self.config.folder, s) for s in self.shards]
+            self._starts = [read_index(os.path.join(self.config.folder, s.index)) for s in self.shards]
+        return self._tokens, self._starts
+
+    def read(self, positions: np.ndarray) -> Batch:
+        """The batch of windows at ``positions`` ((batch, 2) of shard, offset)."""
+        tokens, starts = self._open()
+        span = self.config.seq_len + 1
+        windows = np.empty((len(positions), span), dtype=self.dtype)
+        for row, (shard, offset) in enumerate(positions):
+            windows[row] = tokens[shard][offset : offset + span]
+        batch = {"inputs": windows[:, :-1], "targets": windows[:, 1:]}
+        if self.config.document_starts:
+            batch["document_starts"] = self._document_starts(starts, positions)
+        return batch
+
+    def _document_starts(self, starts: list[np.ndarray], positions: np.ndarray) -> np.ndarray:
+        mask = np.zeros((len(positions), self.config.seq_len), dtype=bool)
+        for row, (shard, offset) in enumerate(positions):
+            index = starts[shard]
+            lo, hi = np.searchsorted(index, [offset, offset + self.config.seq_len])
+            mask[row, np.asarray(index[lo:hi]) - offset] = True
+        return mask
+
+    def batches(
+        self, state: WindowState = WindowState(), worker: int = 0, num_workers: int = 1, epochs: int | None = None
+    ) -> Iterator[tuple[WindowState, Batch]]:
+        """Batches from ``state`` on, each with the state after it (see ``WindowSampler.batches``)."""
+        for after, positions in self.sampler.batches(state, worker, num_workers, epochs):
+            yield after, self.read(positions)
