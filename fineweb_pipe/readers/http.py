@@ -106,23 +106,22 @@ def is_html(mime_type: str, body: bytes) -> bool:
 def decode_html(body: bytes, declared: str | None) -> tuple[str, str]:
     """Decode HTML bytes: the HTTP charset if it decodes cleanly, else ``<meta charset>``, else detection.
 
-    Returns the text and the WHATWG name of the charset used. A declared charset that fails to decode
+    Returns the text and the Python codec name of the charset used. A declared charset that fails to decode
     (servers lie) falls through to the meta tag and detection instead of producing mojibake.
     """
     if declared:
-        name = map_encoding_to_html5(declared)
-        if name and _known(name):
+        name = _codec(map_encoding_to_html5(declared))
+        if name:
             try:
                 return body.decode(name).removeprefix("\ufeff"), name
             except UnicodeDecodeError:
                 pass
-    name = detect_encoding(body, from_html_meta=True) or "utf-8"
+    name = _codec(detect_encoding(body, from_html_meta=True)) or "utf-8"
     return bytes_to_str(body, name, errors="replace"), name
 
 
-def _known(name: str) -> bool:
+def _codec(label: str | None) -> str | None:
     try:
-        codecs.lookup(name)
+        return codecs.lookup(label).name if label else None
     except LookupError:
-        return False
-    return True
+        return None

@@ -1,0 +1,106 @@
+"""The WARC reader on real crawl files and on the project's own sample crawl."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from fineweb_pipe import schema
+from fineweb_pipe.readers import WarcReader, WetReader, reader_for
+from fineweb_pipe.readers.http import decode_html, is_html, parse_response
+from fineweb_pipe.sample import write_sample_warc
+from fineweb_pipe.stats import ReaderCounts
+
+
+def read_all(path: Path, reader: WarcReader | None = None) -> tuple[list[dict], ReaderCounts]:
+    counts = ReaderCounts()
+    reader = reader or reader_for(str(path))
+    rows = [row for table in reader.iter_batches(str(path), counts) for row in table.to_pylist()]
+    return rows, counts
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("name", "html_records"),
+    [
+        ("aut-example.warc.gz", 140),
+        ("resiliparse-warcfile.warc.gz", 16),
+        ("resiliparse-clueweb-quirk.warc.gz", 29),
+        ("bench-scrapinghub_aeb.warc.gz", 181),
+        ("bench-trafilatura_eval.warc.gz", 990),
+        ("dolma-sample-0000.warc.gz", 22),
+        ("dolma-sample-0001.warc.gz", 15),
+        ("warcio-example.warc.gz", 1),
+        ("ukwa-wikipedia-post-blackout.warc.gz", 1),
+        ("ukwa-IAH-blackbook-truncated.warc.gz", 2),
+        ("whirlwind.warc.gz", 1),
+        ("jwarc-cc.warc.gz", 1),
+    ],
+)
+def test_reads_exactly_the_html_responses(shared_data: Path, name: str, html_records: int) -> None:
+    rows, counts = read_all(shared_data / "warc" / name)
+    assert len(rows) == html_records == counts.documents
+    assert all(row[schema.URL] and row[schema.ID] for row in rows)
+    assert len({row[schema.ID] for row in rows}) == len(rows)
+
+
+@pytest.mark.shared_data
+def test_skips_are_counted_by_reason(shared_data: Path) -> None:
+    _, counts = read_all(shared_data / "warc" / "aut-example.warc.gz")
+    assert counts.records["response"] == 299
+    assert counts.skipped["record_request"] == 261 and counts.skipped["record_metadata"] == 261
+    skipped_responses = counts.skipped["not_html"] + counts.skipped["not_http"] + counts.skipped["empty_payload"]
+    assert skipped_responses + counts.documents == 299
+
+
+@pytest.mark.shared_data
+def test_legacy_japanese_charsets_decode(shared_data: Path) -> None:
+    rows, _ = read_all(shared_data / "warc" / "resiliparse-clueweb-quirk.warc.gz")
+    charsets = {row[schema.CHARSET] for row in rows}
+    assert charsets & {"euc_jp", "shift_jis", "cp932"}
+    for row in rows:
+        text = row[schema.HTML]
+        assert "\ufffd" not in text[:5000], row[schema.URL]
+        assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in text), row[schema.URL]
+
+
+@pytest.mark.shared_data
+def test_wet_reader_gives_text(shared_data: Path) -> None:
+    rows, _ = read_all(shared_data / "warc" / "whirlwind.warc.wet.gz")
+    assert isinstance(reader_for("x/whirlwind.warc.wet.gz"), WetReader)
+    assert len(rows) == 1 and len(rows[0][schema.TEXT]) > 500
+
+
+def test_sample_crawl_and_truncated_gzip(tmp_path: Path) -> None:
+    path = Path(write_sample_warc(str(tmp_path / "sample.warc.gz"), pages=80, seed=1))
+    rows, counts = read_all(path)
+    assert len(rows) == 80 and not counts.errors
+    assert counts.skipped["record_request"] == 80 and counts.skipped["not_html"] >= 3  # images, robots.txt
+    # Cut the file in the middle of a gzip member: the records before the cut survive, the cut is reported.
+    data = path.read_bytes()
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    cut_rows, cut_counts = read_all(cut)
+    assert 0 < len(cut_rows) < 80
+    assert [r[schema.ID] for r in cut_rows] == [r[schema.ID] for r in rows[: len(cut_rows)]]
+    assert cut_counts.errors["truncated_gzip"] == 1
+    assert cut_counts.error_list[0]["file"] == str(cut)
+
+
+def test_not_a_warc_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "notes.warc.gz"
+    path.write_bytes(gzip.compress(b"just some text, no WARC here\n" * 100))
+    rows, counts = read_all(path)
+    assert rows == [] and sum(counts.errors.values()) == 1
+
+
+def test_html_sniffing_and_lying_charset() -> None:
+    response = parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n<!DOCTYPE html><html><body>x</body></html>")
+    assert response is not None and is_html(response.mime_type, response.body)
+    assert not is_html("text/plain", b"User-agent: *\nDisallow: /")
+    assert not is_html("image/png", b"<html>")
+    shift_jis = "<html><body>日本語のページです。</body></html>".encode("shift_jis")
+    text, charset = decode_html(shift_jis, "utf-8")  # the server lies: not UTF-8
+    assert "日本語" in text and charset != "utf-8"
