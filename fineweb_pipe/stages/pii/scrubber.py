@@ -1,0 +1,125 @@
+"""The PII stage: find personal data with presidio and replace it (or annotate it), keeping every row."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import ClassVar
+
+import pyarrow as pa
+
+from fineweb_pipe import schema
+from fineweb_pipe.stage import Resources, StageResult, Transform, set_column
+from fineweb_pipe.stages.pii import entities as ent
+from fineweb_pipe.stages.pii.analyzer import PiiAnalyzer
+from fineweb_pipe.stages.pii.entities import Detection, UserPattern
+from fineweb_pipe.stages.pii.prefilter import Prefilter
+from fineweb_pipe.stages.pii.recognizers import DEFAULT_PHONE_LENIENCY, DEFAULT_PHONE_REGIONS
+from fineweb_pipe.stages.pii.replace import Policy, Replacer, keep_detection, resolve_overlaps
+
+PII_SPANS = "pii_spans"
+PII_TYPES = "pii_types"
+SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("type", pa.string())])
+DOCS_WITH_PII = "pii_docs_with_pii"
+DOCS_ANALYZED = "pii_docs_analyzed"  # documents the prefilter sent to presidio
+
+
+def counter_name(entity_type: str) -> str:
+    return f"pii_{entity_type}"
+
+
+class PiiScrubber(Transform):
+    """Replaces emails, phone numbers, IPs, card numbers, IBANs, SSNs (and user patterns) in ``text``.
+
+    ``policy`` is one of ``fineweb`` (FineWeb's placeholders), ``tag``, ``hash`` or ``annotate`` (text
+    unchanged; adds ``pii_spans``, character offsets into ``text``, and ``pii_types``). Private and
+    reserved IP addresses are kept, as FineWeb does, unless ``keep_private_ips`` is false. ``PERSON`` and
+    ``LOCATION`` need ``ner_model``, an installed spaCy model. ``prefilter=False`` sends every document to
+    presidio (for measuring what the prefilter saves; results are the same).
+    """
+
+    resources: ClassVar[Resources] = Resources(num_cpus=1.0)
+
+    def __init__(self, entities: Sequence[str] = ent.DEFAULT_ENTITIES, policy: Policy | str = Policy.FINEWEB,
+                 keep_private_ips: bool = True, user_patterns: Sequence[UserPattern] = (),
+                 phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+                 phone_leniency: int = DEFAULT_PHONE_LENIENCY, ner_model: str | None = None,
+                 min_score: float = 0.3, hash_salt: str = "", prefilter: bool = True) -> None:
+        known = (*ent.PATTERN_ENTITIES, *ent.NER_ENTITIES)
+        unknown = [t for t in entities if t not in known]
+        if unknown:
+            raise ValueError(f"unknown PII entity types {unknown}; choose from {list(known)} "
+                             "or add a UserPattern for a type of your own")
+        try:
+            self.policy = Policy(policy)
+        except ValueError:
+            raise ValueError(f"unknown PII policy {policy!r}; choose from {[p.value for p in Policy]}") from None
+        self.entity_types = tuple(dict.fromkeys([*entities, *(p.entity_type for p in user_patterns)]))
+        self.keep_private_ips = keep_private_ips
+        self.user_patterns = tuple(user_patterns)
+        self.phone_regions = tuple(phone_regions)
+        self.phone_leniency = phone_leniency
+        self.ner_model = ner_model
+        self.min_score = min_score
+        self.hash_salt = hash_salt
+        self.use_prefilter = prefilter
+        self._analyzer: PiiAnalyzer | None = None
+        self._prefilter: Prefilter | None = None
+        self._replacer: Replacer | None = None
+
+    def __getstate__(self) -> dict:
+        # Ship the plain parameters only; each worker rebuilds presidio in setup().
+        return {**self.__dict__, "_analyzer": None, "_prefilter": None, "_replacer": None}
+
+    def setup(self) -> None:
+        self._analyzer = PiiAnalyzer(self.entity_types, self.phone_regions, self.phone_leniency,
+                                     self.user_patterns, self.ner_model, self.min_score)
+        self._prefilter = Prefilter(self.entity_types, self.phone_regions, self.user_patterns)
+        if self.policy is not Policy.ANNOTATE:
+            self._replacer = Replacer(self.policy, self.hash_salt)
+
+    def detect(self, text: str) -> tuple[list[Detection], bool]:
+        """The detections to act on in ``text`` (non-overlapping, in order) and whether presidio ran."""
+        if self._analyzer is None or self._prefilter is None:
+            self.setup()
+        assert self._analyzer is not None and self._prefilter is not None
+        candidates = self._prefilter.candidates(text) if self.use_prefilter else list(self.entity_types)
+        if not candidates:
+            return [], False
+        found = self._analyzer.analyze(text, candidates)
+        kept = [d for d in found if keep_detection(d, text, self.keep_private_ips)]
+        return resolve_overlaps(kept), True
+
+    def process(self, batch: pa.Table) -> StageResult:
+        texts = schema.text_column(batch).to_pylist()
+        counters: Counter[str] = Counter({DOCS_WITH_PII: 0, DOCS_ANALYZED: 0})
+        per_doc: list[list[Detection]] = []
+        for text in texts:
+            detections, analyzed = self.detect(text) if text else ([], False)
+            per_doc.append(detections)
+            counters[DOCS_ANALYZED] += analyzed
+            counters[DOCS_WITH_PII] += bool(detections)
+            counters.update(counter_name(d.entity_type) for d in detections)
+        if self.policy is Policy.ANNOTATE:
+            out = self._annotate(batch, per_doc)
+        else:
+            out = self._rewrite(batch, texts, per_doc)
+        return StageResult(kept=out, counters=dict(counters))
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        return self.process(batch).kept
+
+    def _rewrite(self, batch: pa.Table, texts: list[str | None], per_doc: list[list[Detection]]) -> pa.Table:
+        if not any(per_doc):
+            return batch
+        assert self._replacer is not None
+        scrubbed = [self._replacer.apply(text, found) if found else text for text, found in zip(texts, per_doc)]
+        column_type = batch.schema.field(schema.TEXT).type
+        return set_column(batch, schema.TEXT, pa.array(scrubbed, column_type))
+
+    @staticmethod
+    def _annotate(batch: pa.Table, per_doc: list[list[Detection]]) -> pa.Table:
+        spans = [[{"start": d.start, "end": d.end, "type": d.entity_type} for d in found] for found in per_doc]
+        types = [sorted({d.entity_type for d in found}) for found in per_doc]
+        batch = set_column(batch, PII_SPANS, pa.array(spans, pa.list_(SPAN_TYPE)))
+        return set_column(batch, PII_TYPES, pa.array(types, pa.list_(pa.string())))
