@@ -104,13 +104,17 @@ def write_shard(path: str, tokens: np.ndarray) -> str:
     """Write an llm.c shard atomically; ``tokens`` must already have the shard's dtype. Returns its sha256."""
     if tokens.dtype not in (np.dtype("<u2"), np.dtype("<u4")):
         raise ValueError(f"{path}: tokens must be uint16 or uint32, got {tokens.dtype}")
+    return write_hashed(path, [header_bytes(len(tokens), tokens.dtype), tokens])
+
+
+def write_hashed(path: str, parts: Sequence[bytes | np.ndarray]) -> str:
+    """Write ``parts`` back to back to ``path`` atomically and return the sha256 of what was written."""
     digest = hashlib.sha256()
-    head = header_bytes(len(tokens), tokens.dtype)
-    body = memoryview(np.ascontiguousarray(tokens)).cast("B")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        for part in (head, body):
-            f.write(part)
-            digest.update(part)
+        for part in parts:
+            data = memoryview(np.ascontiguousarray(part)).cast("B") if isinstance(part, np.ndarray) else part
+            f.write(data)
+            digest.update(data)
     return digest.hexdigest()
 
 
@@ -141,11 +145,14 @@ def file_sha256(path: str) -> str:
 
 @dataclass(frozen=True)
 class TokenizerRef:
-    """The tokenizer file saved beside the shards, its hash, and how to load it."""
+    """The tokenizer file saved beside the shards, its hash, and how to load it. A tiktoken file does not
+    carry its split regex and special tokens, so they are recorded here (for ``hf`` they stay empty)."""
 
     file: str
     sha256: str
     kind: Literal["hf", "tiktoken"]
+    pattern: str | None = None
+    special_tokens: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
