@@ -1,0 +1,116 @@
+"""What every HTML extractor stage does: ``html`` in, ``text`` and ``title`` out, one page at a time
+under a time limit, pages that fail or come out empty dropped with a reason."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections import Counter
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from fineweb_pipe import schema
+from fineweb_pipe.stage import Drop, Resources, Stage, StageResult, set_column, split_by_decisions
+from fineweb_pipe.stages.extraction.isolated import CallFailed, CallTimedOut, IsolatedFunction
+
+#: An extraction function: HTML in, (main text, title or None) out. It runs in a child process, so it
+#: must pickle: a module-level function or a ``functools.partial`` of one.
+ExtractFn = Callable[[str], tuple[str, str | None]]
+
+DEFAULT_TIMEOUT_S = 1.0
+_FAILURE_COUNTERS = {"extraction_timeout": "extraction_timeouts", "extraction_crash": "extraction_crashes"}
+_WARMUP_HTML = "<html><head><title>t</title></head><body><article><p>Warm up text.</p></article></body></html>"
+
+
+class HtmlExtractor(Stage):
+    """Base of the extraction stages. Subclasses give the extraction function.
+
+    With ``timeout_s`` set (default 1 s, FineWeb's), pages are extracted in a persistent child process
+    (:class:`IsolatedFunction`) and a page that runs past the limit or kills the extractor is dropped
+    (``extraction_timeout``, ``extraction_crash``) and counted, and the next page gets a fresh child.
+    ``timeout_s=None`` extracts in the worker itself (no IPC, no protection against hangs). A page whose
+    extraction is blank is dropped as ``extraction_empty``. The ``html`` column is removed.
+    """
+
+    # The worker mostly waits on its child, which takes the CPU.
+    resources = Resources(num_cpus=1.0, memory_mb=500)
+
+    def __init__(self, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
+        if timeout_s is not None and timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive or None (no limit), got {timeout_s}")
+        self.timeout_s = timeout_s
+        self._extract: _InProcess | IsolatedFunction | None = None
+
+    @abstractmethod
+    def extract_fn(self) -> ExtractFn:
+        """The function that extracts one page (called once per worker, in ``setup``)."""
+
+    def __getstate__(self) -> dict:
+        # Ship parameters only; each worker starts its own child in setup().
+        return {**self.__dict__, "_extract": None}
+
+    def setup(self) -> None:
+        fn = self.extract_fn()
+        if self.timeout_s is None:
+            self._extract = _InProcess(fn)
+        else:
+            isolated = IsolatedFunction(fn, self.timeout_s, warmup=_WARMUP_HTML)
+            isolated.start()
+            self._extract = isolated
+
+    def close(self) -> None:
+        """Stop the child process now (it also stops when this stage is garbage-collected or at exit)."""
+        if isinstance(self._extract, IsolatedFunction):
+            self._extract.close()
+
+    def process(self, batch: pa.Table) -> StageResult:
+        if self._extract is None:
+            self.setup()
+        if schema.HTML not in batch.column_names:
+            raise KeyError(f"{self.name}: batch has no '{schema.HTML}' column (columns: {batch.column_names}); "
+                           "extraction reads HTML from a WARC reader")
+        restarts_before = self._extract.restarts
+        counters: Counter = Counter()
+        texts: list[str | None] = []
+        titles: list[str | None] = []
+        decisions: list[Drop | None] = []
+        for html in batch.column(schema.HTML).to_pylist():
+            text, title, decision = self._extract_one(html or "")
+            texts.append(text)
+            titles.append(title)
+            decisions.append(decision)
+            if decision is not None and decision.reason in _FAILURE_COUNTERS:
+                counters[_FAILURE_COUNTERS[decision.reason]] += 1
+        counters["extractor_restarts"] = self._extract.restarts - restarts_before
+        out = batch.drop_columns([schema.HTML])
+        out = set_column(out, schema.TEXT, pa.array(texts, pa.large_string()))
+        out = set_column(out, schema.TITLE, pa.array(titles, pa.string()))
+        result = split_by_decisions(out, decisions)
+        result.counters = {name: n for name, n in counters.items() if n}
+        return result
+
+    def _extract_one(self, html: str) -> tuple[str | None, str | None, Drop | None]:
+        try:
+            text, title = self._extract(html)  # type: ignore[misc]
+        except CallTimedOut:
+            return None, None, Drop("extraction_timeout", self.timeout_s)
+        except CallFailed as exc:
+            return None, None, Drop("extraction_crash", str(exc)[:200])
+        if not text or not text.strip():
+            return None, title, Drop("extraction_empty")
+        return text, title, None
+
+
+class _InProcess:
+    """The extraction function called directly, its exceptions reported like a failed isolated call."""
+
+    restarts = 0
+
+    def __init__(self, fn: ExtractFn) -> None:
+        self.fn = fn
+
+    def __call__(self, html: str) -> tuple[str, str | None]:
+        try:
+            return self.fn(html)
+        except Exception as exc:
+            raise CallFailed(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,132 @@
+"""Run a function in a persistent child process, one call at a time, with a time limit per call.
+
+HTML extractors occasionally hang on a pathological page (regex backtracking, deep trees) or crash in
+C code. Running them in a child process lets the parent kill a call that overruns its time limit, or
+survive the child dying, and go on with the next page in a fresh child. The child is started once and
+fed through a pipe, so a call costs one pickled round trip (tens of microseconds for a 150 KB page)
+rather than a process start. It is started with ``spawn`` (no fork of a multithreaded worker) and dies
+with its parent: on garbage collection or interpreter exit through a finalizer, and if the parent is
+killed outright, by reading end-of-file on the pipe.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import weakref
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+DEFAULT_STARTUP_TIMEOUT_S = 120.0
+_READY = "ready"
+
+
+class CallTimedOut(Exception):
+    """The call ran past its time limit; the child was killed."""
+
+
+class CallFailed(Exception):
+    """The call raised in the child, or the child died during it."""
+
+
+def _serve(conn: Connection, fn: Callable[[Any], Any], warmup: Any) -> None:
+    """Child main loop: answer each argument with ``(True, result)`` or ``(False, error text)``."""
+    if warmup is not None:
+        fn(warmup)  # pay lazy initialisation before the first timed call
+    conn.send(_READY)
+    while True:
+        try:
+            arg = conn.recv()
+        except (EOFError, OSError):  # the parent closed the pipe or died
+            return
+        try:
+            reply = (True, fn(arg))
+        except Exception as exc:  # the parent counts it and moves on
+            reply = (False, f"{type(exc).__name__}: {exc}"[:500])
+        conn.send(reply)
+
+
+def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+    conn.close()
+    if process.is_alive():
+        process.kill()
+    process.join(timeout=5)
+
+
+class IsolatedFunction:
+    """``fn(arg)`` evaluated in a child process, at most ``timeout_s`` seconds per call.
+
+    ``fn`` must pickle (a module-level function, or a ``functools.partial`` of one). ``warmup``, if not
+    None, is passed to ``fn`` once when a child starts, outside the time limit. ``restarts`` counts the
+    children started after the first one.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any], timeout_s: float, warmup: Any = None,
+                 startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S) -> None:
+        self.fn = fn
+        self.timeout_s = timeout_s
+        self.warmup = warmup
+        self.startup_timeout_s = startup_timeout_s
+        self.restarts = 0
+        self._child: tuple[multiprocessing.process.BaseProcess, Connection] | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._started = 0
+
+    def __call__(self, arg: Any) -> Any:
+        conn = self._connection()
+        try:
+            conn.send(arg)
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            # The child died between calls (e.g. killed for memory): this argument is not to blame.
+            self._discard()
+            conn = self._connection()
+            conn.send(arg)
+        if not conn.poll(self.timeout_s):
+            self._discard()
+            raise CallTimedOut(f"no answer within {self.timeout_s} s; child killed")
+        try:
+            ok, value = conn.recv()
+        except (EOFError, OSError):
+            process = self._child[0] if self._child else None
+            self._discard()
+            code = process.exitcode if process is not None else None
+            raise CallFailed(f"child process died (exit code {code})") from None
+        if not ok:
+            raise CallFailed(value)
+        return value
+
+    def start(self) -> None:
+        """Start the child now (otherwise the first call does)."""
+        self._connection()
+
+    def close(self) -> None:
+        self._discard()
+
+    def _connection(self) -> Connection:
+        if self._child is None:
+            context = multiprocessing.get_context("spawn")
+            parent_end, child_end = context.Pipe(duplex=True)
+            process = context.Process(target=_serve, args=(child_end, self.fn, self.warmup), daemon=True,
+                                      name="fineweb-pipe-isolated")
+            process.start()
+            child_end.close()  # the child holds the only other end: its death reads as EOF here
+            self._child = (process, parent_end)
+            self._finalizer = weakref.finalize(self, _stop, process, parent_end)
+            try:
+                ready = parent_end.poll(self.startup_timeout_s) and parent_end.recv() == _READY
+            except (EOFError, OSError):  # it died starting: its traceback is on stderr
+                ready = False
+            if not ready:
+                self._discard()
+                raise RuntimeError(f"child process for {self.fn!r} did not start within {self.startup_timeout_s} s "
+                                   f"(exit code {process.exitcode}); the function must be importable in a fresh "
+                                   "interpreter (defined at module level)")
+            self.restarts += self._started > 0
+            self._started += 1
+        return self._child[1]
+
+    def _discard(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()  # kills and reaps the child, closes the pipe
+        self._child = None
+        self._finalizer = None

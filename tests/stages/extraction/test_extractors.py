@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from fineweb_pipe.stages.extraction import HtmlExtractor, ResiliparseExtractor, TrafilaturaExtractor
+from fineweb_pipe.stages.extraction.extractor import ExtractFn
+from fineweb_pipe.stages.extraction.resiliparse_extractor import extract_with_resiliparse
+from fineweb_pipe.stages.extraction.trafilatura_extractor import page_title
+
+ARTICLE = """
+<p>The city council voted on Tuesday to extend the tram line to the northern districts, a project that has
+been debated for more than a decade. Supporters said the extension would cut commuting times in half for
+tens of thousands of residents who currently rely on crowded buses.</p>
+<p>Opponents questioned the cost, estimated at 240 million euros, and asked whether the money would be better
+spent on repairing existing roads. The mayor replied that the regional government had already promised to
+cover a third of the budget, and that construction could begin as early as next spring.</p>
+<p>Work on the first section, between the central station and the university hospital, is expected to take
+two years. Residents will be able to comment on the planned route at public meetings in March.</p>
+"""
+
+PAGE = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Council approves tram extension &amp; new stops | City News</title>
+<script>var tracking = {{"id": 42}};</script><style>body {{ font-family: serif; }}</style></head>
+<body>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/politics">Politics</a></li>
+<li><a href="/sport">Sport</a></li><li><a href="/weather">Weather</a></li></ul></nav></header>
+<div class="cookie-banner">We use cookies to improve your experience. Accept all cookies</div>
+<main><article><h1>Council approves tram extension</h1>{ARTICLE}</article></main>
+<aside class="sidebar"><h3>Most read</h3><ul><li><a href="/a">Ten recipes for summer</a></li>
+<li><a href="/b">Local team wins cup final</a></li></ul></aside>
+<footer><p>Copyright 2024 City News Ltd. All rights reserved.</p><a href="/privacy">Privacy policy</a></footer>
+</body></html>"""
+
+
+def _batch(pages: list[str | None]) -> pa.Table:
+    return pa.table({
+        "id": [f"doc{i}" for i in range(len(pages))],
+        "url": [f"https://news.example.com/{i}" for i in range(len(pages))],
+        "html": pa.array(pages, pa.large_string()),
+    })
+
+
+@pytest.mark.parametrize("stage", [TrafilaturaExtractor(), ResiliparseExtractor()], ids=["trafilatura", "resiliparse"])
+def test_extracts_main_text_without_boilerplate(stage: HtmlExtractor) -> None:
+    result = stage.process(_batch([PAGE, "<html><head><script>init();</script></head><body> </body></html>", None]))
+    stage.close()
+    assert result.kept.column_names == ["id", "url", "text", "title"]
+    assert result.kept.schema.field("text").type == pa.large_string()
+    assert result.kept.num_rows == 1
+    text = result.kept.column("text")[0].as_py()
+    assert "tram line to the northern districts" in text
+    assert "construction could begin as early as next spring" in text
+    for boilerplate in ("Ten recipes for summer", "All rights reserved", "var tracking"):
+        assert boilerplate not in text
+    assert result.kept.column("title")[0].as_py() == "Council approves tram extension & new stops | City News"
+    assert result.dropped.column("drop_reason").to_pylist() == ["extraction_empty", "extraction_empty"]
+    assert "html" not in result.dropped.column_names
+    assert result.counters == {}
+
+
+def test_page_title() -> None:
+    assert page_title("<html><head><TITLE lang=en>\n A &lt;b&gt; title\n</TITLE></head></html>") == "A <b> title"
+    assert page_title("<html><body>no title</body></html>") is None
+
+
+def _misbehaving_extract(html: str) -> tuple[str, str | None]:
+    """Hangs, dies or raises on marker pages; extracts the others with resiliparse."""
+    if "HANG-HERE" in html:
+        time.sleep(60)
+    if "DIE-HERE" in html:
+        os._exit(3)
+    if "RAISE-HERE" in html:
+        raise ValueError("bad page")
+    return extract_with_resiliparse(html, main_content=True, alt_texts=False, links=False, list_bullets=True)
+
+
+class _MisbehavingExtractor(HtmlExtractor):
+    def extract_fn(self) -> ExtractFn:
+        return _misbehaving_extract
+
+
+def test_hanging_or_crashing_page_is_killed_counted_and_skipped() -> None:
+    stage = _MisbehavingExtractor(timeout_s=0.5)
+    stage.setup()
+    pages = [PAGE, PAGE.replace("<main>", "<main>HANG-HERE"), PAGE, PAGE.replace("<main>", "<main>DIE-HERE"),
+             PAGE, PAGE.replace("<main>", "<main>RAISE-HERE"), PAGE]
+    started = time.monotonic()
+    result = stage.process(_batch(pages))
+    assert time.monotonic() - started < 30  # the hang was cut short, not waited out
+    stage.close()
+    assert result.kept.column("id").to_pylist() == ["doc0", "doc2", "doc4", "doc6"]
+    assert result.dropped.column("id").to_pylist() == ["doc1", "doc3", "doc5"]
+    reasons = result.dropped.column("drop_reason").to_pylist()
+    assert reasons == ["extraction_timeout", "extraction_crash", "extraction_crash"]
+    values = result.dropped.column("drop_value").to_pylist()
+    assert "exit code 3" in values[1] and values[2] == "ValueError: bad page"
+    assert result.counters == {"extraction_timeouts": 1, "extraction_crashes": 2, "extractor_restarts": 2}
+
+
+def test_in_process_mode_reports_exceptions_as_crashes() -> None:
+    stage = _MisbehavingExtractor(timeout_s=None)
+    result = stage.process(_batch([PAGE.replace("<main>", "<main>RAISE-HERE"), PAGE]))
+    assert result.dropped.column("drop_reason").to_pylist() == ["extraction_crash"]
+    assert result.kept.num_rows == 1
+
+
+def test_child_stops_with_the_stage() -> None:
+    stage = ResiliparseExtractor()
+    stage.setup()
+    process = stage._extract._child[0]
+    assert process.is_alive()
+    stage.close()
+    assert not process.is_alive()
+    with pytest.raises(ValueError, match="timeout_s"):
+        ResiliparseExtractor(timeout_s=0)
+
+
+def test_stage_pickles_without_its_child() -> None:
+    import pickle
+
+    stage = TrafilaturaExtractor(timeout_s=2.0)
+    stage.setup()
+    clone = pickle.loads(pickle.dumps(stage))
+    stage.close()
+    assert clone._extract is None and clone.timeout_s == 2.0 and clone.favor_precision
+
+
+def test_real_warc_pages(shared_data: Path) -> None:
+    from fineweb_pipe.readers.warc import WarcReader
+    from fineweb_pipe.stats import ReaderCounts
+
+    batch = next(WarcReader(batch_docs=20).iter_batches(str(shared_data / "warc/bench-scrapinghub_aeb.warc.gz"),
+                                                        ReaderCounts()))
+    stage = TrafilaturaExtractor()
+    result = stage.process(batch)
+    stage.close()
+    assert result.kept.num_rows >= 18
+    lengths = [len(t) for t in result.kept.column("text").to_pylist()]
+    assert sorted(lengths)[len(lengths) // 2] > 1000  # news articles: the median extract is a real article
+    assert all(result.kept.column("title").to_pylist())
