@@ -1,0 +1,1 @@
+"""Streaming stages: extraction, URL, language, quality and PII filters and transforms."""
