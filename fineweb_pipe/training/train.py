@@ -11,58 +11,22 @@ exactly where the last checkpoint stopped. CPU by default; CUDA with bf16 autoca
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict
 
 import numpy as np
 import torch
 
 from fineweb_pipe.training.batches import BatchConfig, BatchSource
+from fineweb_pipe.training.config import TrainConfig
+from fineweb_pipe.training.metrics import MetricsLog, TrainResult
 from fineweb_pipe.training.model import GPT, GPTConfig
 from fineweb_pipe.training.schedule import cosine_lr
 from fineweb_pipe.training.torch_data import TokenDataset
 from fineweb_pipe.writers.atomic import atomic_path
 
 CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    folder: str
-    out_dir: str
-    steps: int = 300
-    batch_size: int = 16
-    seq_len: int = 128
-    n_layer: int = 4
-    n_head: int = 4
-    d_model: int = 256
-    lr: float = 3e-3
-    warmup: int = 30
-    weight_decay: float = 0.1
-    eval_every: int = 50
-    eval_batches: int = 20
-    log_every: int = 10
-    checkpoint_every: int = 100
-    seed: int = 0
-    device: str = "auto"  # "auto": CUDA when present, else CPU
-    workers: int = 0  # DataLoader workers; 0 reads in the training process
-    threads: int = 0  # torch CPU threads; 0 leaves torch's default
-    resume: bool = True
-    stop_at: int | None = None  # end this run early at this step (a time-limited job); the schedule spans `steps`
-
-
-@dataclass
-class TrainResult:
-    first_val_loss: float  # of this run's first evaluation (the starting loss unless it resumed)
-    last_val_loss: float
-    steps: int
-    resumed_from: int | None
-    tokens_per_second: float
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def pick_device(name: str) -> torch.device:
@@ -98,20 +62,6 @@ def evaluate(model: GPT, val: BatchSource, batches: int, device: torch.device) -
             losses.append(model(inputs, targets)[1].item())
     model.train()
     return float(np.mean(losses))
-
-
-class MetricsLog:
-    """Prints each record and appends it to ``metrics.jsonl`` (one JSON object a line)."""
-
-    def __init__(self, out_dir: str) -> None:
-        self.path = os.path.join(out_dir, METRICS)
-        self.history: list[dict[str, Any]] = []
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.history.append(record)
-        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()), flush=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
 
 
 def save_checkpoint(path: str, model: GPT, optimizer: torch.optim.Optimizer, step: int,
@@ -219,7 +169,5 @@ def train(config: TrainConfig) -> TrainResult:
             save_checkpoint(checkpoint, model, optimizer, step, data, config)
     batches.close()  # stops DataLoader workers now rather than at garbage collection
 
-    evals = [r["val_loss"] for r in log.history if r["event"] == "eval"]
     trained = step - (resumed_from or 0)
-    return TrainResult(evals[0], evals[-1], step, resumed_from,
-                       trained * tokens_per_step / clock.total if clock.total else 0.0, log.history)
+    return log.result(step, resumed_from, trained * tokens_per_step / clock.total if clock.total else 0.0)
