@@ -1,0 +1,361 @@
+"""The report's sections, read from one run's ``stats.json`` (layout: :mod:`fineweb_pipe.stats`).
+
+Each builder takes the whole stats document and returns a :class:`Section`; a part the run did not
+produce (no dedup stage, no tokenizer...) gives a section with ``missing`` set, and keys a builder does
+not know are ignored, so stats written by newer stages still render.
+
+Sections from global stages are read with these keys (all optional):
+
+- ``sections.dedup``: ``docs_in``, ``docs_removed``, ``removed_share`` (0..1), ``clusters``,
+  ``cluster_sizes`` (``{size: clusters}`` or a histogram ``{edges, counts}``), ``examples`` (a list of
+  clusters, each a list of ``{id, url, text}`` or ``{"documents": [...]}``).
+- ``sections.tokens``: ``tokenizer``, ``tokens``, ``documents``, ``bytes_per_token``, ``shards`` (list of
+  ``{file, split, tokens, documents}``), ``top_tokens`` (list of ``{token, id, count}``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from fineweb_pipe.report.blocks import Block, Chart, Clusters, Document, Figures, Note, Samples, Section, Table
+from fineweb_pipe.report.charts import Series, bar_chart, funnel_chart, hbar_chart, histogram
+from fineweb_pipe.report.funnel import funnel_steps, has_tokens
+from fineweb_pipe.report.units import compact, count, duration, share, size
+
+Stats = Mapping[str, Any]
+TOP_REASONS = 20
+TOP_LANGUAGES = 15
+TOP_TOKENS = 25
+LABELLED_SHARDS = 30
+ERRORS_LISTED = 20
+EXACT_CLUSTER_SIZES = 24  # more distinct cluster sizes than this are grouped into log-spaced bins
+PII_PREFIX = "pii_"
+PII_DOCS = "pii_docs_with_pii"
+PROFILE_MEASURES = (("chars", "characters"), ("words", "words"), ("lines", "lines"))
+
+
+def _profile(stats: Stats, which: str) -> Mapping[str, Any]:
+    return (stats.get("profiles") or {}).get(which) or {}
+
+
+def _section_data(stats: Stats, name: str) -> Mapping[str, Any]:
+    return (stats.get("sections") or {}).get(name) or {}
+
+
+def _bins_table(edges: Sequence[float], series: Sequence[Series], fmt: Callable[[float], str]) -> Table:
+    """The numbers behind a histogram: one row per non-empty bin."""
+    rows = []
+    for i, low in enumerate(edges):
+        if any(s.values[i] for s in series):
+            high = fmt(edges[i + 1]) if i + 1 < len(edges) else "∞"
+            rows.append([f"{fmt(low)} – {high}", *(count(s.values[i]) for s in series)])
+    return Table(["bin", *(s.name for s in series)], rows)
+
+
+def _histogram_series(profiles: Sequence[tuple[str, Mapping[str, Any]]], measure: str
+                      ) -> tuple[list[float], list[Series]]:
+    """Edges and one series per profile that has this histogram (all profiles share fixed bins)."""
+    edges: list[float] = []
+    series = []
+    for name, profile in profiles:
+        hist = profile.get(measure)
+        if hist:
+            edges = list(hist["edges"])
+            series.append(Series(name, list(hist["counts"])))
+    return edges, series
+
+
+def _score_edge(edge: float) -> str:
+    return f"{edge:.2f}"  # language scores live in [0, 1]
+
+
+def _median_bin(edges: Sequence[float], counts: Sequence[int], fmt: Callable[[float], str]) -> str:
+    """The bin holding the median: a histogram gives no more than that, and it says enough."""
+    total = sum(counts)
+    if not total:
+        return "—"
+    running = 0
+    for i, n in enumerate(counts):
+        running += n
+        if running * 2 >= total:
+            return f"{fmt(edges[i])}–{fmt(edges[i + 1])}" if i + 1 < len(edges) else f"≥{fmt(edges[i])}"
+    raise AssertionError("unreachable: the running count reaches the total")
+
+
+def funnel_section(stats: Stats) -> Section:
+    steps = funnel_steps(stats)
+    tokens = has_tokens(steps)
+    first, last = steps[0], steps[-1]
+    figures = [
+        ("documents in", count(first.docs)),
+        ("documents kept", count(last.docs)),
+        ("kept", share(last.docs, first.docs)),
+        ("bytes in", size(first.bytes)),
+        ("bytes kept", size(last.bytes)),
+    ]
+    if tokens:
+        figures.append(("tokens", compact(next(s.tokens for s in reversed(steps) if s.tokens is not None))))
+    headers = ["step", "kind", "documents", "removed", "removed here", "left of input", "bytes"]
+    rows = []
+    for step in steps:
+        row = [step.name, step.kind, count(step.docs), count(step.removed),
+               share(step.removed, step.docs_before), share(step.docs, first.docs), size(step.bytes)]
+        rows.append(row + ([count(step.tokens)] if tokens else []))
+    chart = funnel_chart([s.name for s in steps], [Series("documents", [s.docs for s in steps])],
+                         title="Documents left after each step")
+    return Section("funnel", "Funnel", [
+        Figures(figures),
+        Chart(chart, "Documents left after each step; red: the share of its input a step removed."),
+        Table(headers + (["tokens"] if tokens else []), rows, text_columns=2),
+        Note("Bytes count the document payload: HTML before extraction, text after it."),
+    ])
+
+
+def removals_section(stats: Stats) -> Section:
+    stages = stats.get("stages") or []
+    removed_samples = (stats.get("samples") or {}).get("removed") or {}
+    reasons = [(str(stage.get("name")), str(reason), n, stage.get("docs_in", 0))
+               for stage in stages for reason, n in (stage.get("dropped") or {}).items() if n]
+    if not reasons:
+        return Section("removals", "Removal reasons", missing="no stage removed any document in this run")
+    ranked = sorted(reasons, key=lambda r: -r[2])
+    top = ranked[:TOP_REASONS]
+    chart = hbar_chart([f"{stage} · {reason}" for stage, reason, _, _ in top],
+                       [Series("removed", [n for _, _, n, _ in top])], title="Documents removed, by reason")
+    blocks: list[Block] = [
+        Chart(chart, f"The {len(top)} most frequent removal reasons across all filters."),
+        Table(["filter", "reason", "removed", "of the filter's input"],
+              [[stage, reason, count(n), share(n, docs_in)] for stage, reason, n, docs_in in reasons],
+              text_columns=2),
+    ]
+    for stage, reason, n, _ in reasons:
+        documents = [Document.from_sample(s) for s in (removed_samples.get(stage) or {}).get(reason) or []]
+        if documents:
+            blocks.append(Samples(f"{stage} · {reason}", documents, f"{count(n)} removed; {len(documents)} sampled."))
+    return Section("removals", "Removal reasons", blocks)
+
+
+def kept_section(stats: Stats) -> Section:
+    kept = (stats.get("samples") or {}).get("kept") or []
+    if not kept:
+        return Section("kept", "Kept documents", missing="no kept documents were sampled")
+    return Section("kept", "Kept documents", [
+        Samples("sampled kept documents", [Document.from_sample(s) for s in kept],
+                "What the pipeline writes: read a few before trusting the filters."),
+    ])
+
+
+def languages_section(stats: Stats) -> Section:
+    profiles = [("before", _profile(stats, "before")), ("after", _profile(stats, "after"))]
+    present = [(name, p) for name, p in profiles if p.get("languages")]
+    if not present:
+        return Section("languages", "Languages", missing="no language identification ran in this run")
+    totals: dict[str, int] = {}
+    for _, profile in present:
+        for code, n in profile["languages"].items():
+            totals[code] = totals.get(code, 0) + n
+    codes = sorted(totals, key=lambda c: -totals[c])
+    top = codes[:TOP_LANGUAGES]
+    series = [Series(name, [p["languages"].get(c, 0) for c in top]) for name, p in present]
+    blocks: list[Block] = [
+        Chart(hbar_chart(top, series, title="Documents per language"),
+              f"The {len(top)} most frequent languages, before and after filtering."),
+        Table(["language", *(f"documents {name}" for name, _ in present), *(f"share {name}" for name, _ in present)],
+              [[c, *(count(p["languages"].get(c, 0)) for _, p in present),
+                *(share(p["languages"].get(c, 0), sum(p["languages"].values())) for _, p in present)]
+               for c in codes]),
+    ]
+    edges, score_series = _histogram_series(present, "language_score")
+    if score_series:
+        blocks.append(Chart(histogram(edges, score_series, title="Language score", edge_format=_score_edge),
+                            "Probability of the top language label.",
+                            _bins_table(edges, score_series, _score_edge)))
+    return Section("languages", "Languages", blocks)
+
+
+def lengths_section(stats: Stats) -> Section:
+    profiles = [("before", _profile(stats, "before")), ("after", _profile(stats, "after"))]
+    present = [(name, p) for name, p in profiles if p.get("docs")]
+    if not present:
+        return Section("lengths", "Document length", missing="no document profiles were recorded")
+    charts: list[Block] = []
+    rows = [["documents", *(count(p["docs"]) for _, p in present)]]
+    for measure, noun in PROFILE_MEASURES:
+        edges, series = _histogram_series(present, measure)
+        if series:
+            charts.append(Chart(histogram(edges, series, title=f"Document length in {noun}"),
+                                f"Documents by length in {noun} (log-spaced bins).",
+                                _bins_table(edges, series, compact)))
+            rows.append([f"median {noun}", *(_median_bin(edges, s.values, compact) for s in series)])
+    medians = Table(["", *(name for name, _ in present)], rows, caption="Median length (the bin holding it)")
+    return Section("lengths", "Document length", [medians, *charts])
+
+
+def _cluster_size_chart(cluster_sizes: Mapping[str, Any]) -> Chart:
+    if "edges" in cluster_sizes:
+        edges, counts = list(cluster_sizes["edges"]), list(cluster_sizes["counts"])
+    else:
+        sizes = sorted((int(k), int(v)) for k, v in cluster_sizes.items())
+        if len(sizes) <= EXACT_CLUSTER_SIZES:
+            labels = [str(k) for k, _ in sizes]
+            series = [Series("clusters", [v for _, v in sizes])]
+            return Chart(bar_chart(labels, series, title="Clusters by size"), "Clusters by number of documents.",
+                         Table(["cluster size", "clusters"], [[k, count(v)] for k, v in zip(labels, series[0].values)]))
+        edges = [1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 10000.0]
+        counts = [0] * len(edges)
+        for k, v in sizes:
+            counts[bisect.bisect_right(edges, k) - 1] += v
+    series = [Series("clusters", counts)]
+    return Chart(histogram(edges, series, title="Clusters by size"), "Clusters by number of documents.",
+                 _bins_table(edges, series, compact))
+
+
+def dedup_section(stats: Stats) -> Section:
+    dedup = _section_data(stats, "dedup")
+    if not dedup:
+        return Section("dedup", "Deduplication", missing="no deduplication stage ran in this run")
+    figures = []
+    if "removed_share" in dedup:
+        figures.append(("removed", f"{100 * float(dedup['removed_share']):.1f}%"))
+    for key, label in (("docs_in", "documents in"), ("docs_removed", "documents removed"), ("clusters", "clusters")):
+        if key in dedup:
+            figures.append((label, count(dedup[key])))
+    blocks: list[Block] = [Figures(figures)] if figures else []
+    if dedup.get("cluster_sizes"):
+        blocks.append(_cluster_size_chart(dedup["cluster_sizes"]))
+    clusters = []
+    for example in dedup.get("examples") or []:
+        members = example.get("documents", []) if isinstance(example, Mapping) else example
+        clusters.append([Document.from_sample(m) for m in members])
+    if clusters:
+        blocks.append(Clusters("example clusters (documents judged near-duplicates of each other)", clusters))
+    return Section("dedup", "Deduplication", blocks)
+
+
+def pii_section(stats: Stats) -> Section:
+    entities: dict[str, int] = {}
+    docs_with_pii = docs_scanned = 0
+    for stage in stats.get("stages") or []:
+        counters = stage.get("counters") or {}
+        if not any(name.startswith(PII_PREFIX) for name in counters):
+            continue
+        docs_scanned += stage.get("docs_in", 0)
+        docs_with_pii += counters.get(PII_DOCS, 0)
+        for name, n in counters.items():
+            if name.startswith(PII_PREFIX) and name != PII_DOCS:
+                entity = name.removeprefix(PII_PREFIX)
+                entities[entity] = entities.get(entity, 0) + n
+    if not docs_scanned:
+        return Section("pii", "Personal information", missing="no PII stage ran in this run")
+    ranked = sorted(entities, key=lambda e: -entities[e])
+    total = sum(entities.values())
+    blocks: list[Block] = [Figures([
+        ("documents scanned", count(docs_scanned)),
+        ("documents with PII", f"{count(docs_with_pii)} ({share(docs_with_pii, docs_scanned)})"),
+        ("entities found", count(total)),
+        ("entities per document", f"{total / docs_scanned:.3f}"),
+    ])]
+    if ranked:
+        blocks.append(Chart(hbar_chart(ranked, [Series("entities", [entities[e] for e in ranked])],
+                                       title="PII entities by type"), "Entities found, by type."))
+        blocks.append(Table(["entity type", "found", "per document", "share of entities"],
+                            [[e, count(entities[e]), f"{entities[e] / docs_scanned:.4f}", share(entities[e], total)]
+                             for e in ranked]))
+    return Section("pii", "Personal information", blocks)
+
+
+def _visible_token(token: str) -> str:
+    """Whitespace made visible, since many frequent tokens are a space or a newline."""
+    return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "(empty)"
+
+
+def tokens_section(stats: Stats) -> Section:
+    tokens = _section_data(stats, "tokens")
+    if not tokens:
+        return Section("tokens", "Tokens", missing="the run was not tokenized")
+    shards = tokens.get("shards") or []
+    figures = [(label, fmt(tokens[key])) for key, label, fmt in (
+        ("tokenizer", "tokenizer", str), ("tokens", "tokens", count), ("documents", "documents", count),
+        ("bytes_per_token", "bytes per token", lambda v: f"{float(v):.2f}")) if key in tokens]
+    if shards:
+        figures.append(("shards", count(len(shards))))
+    blocks: list[Block] = [Figures(figures)]
+    if shards:
+        names = [str(s.get("file", i)) for i, s in enumerate(shards)]
+        series = [Series("tokens", [s.get("tokens", 0) for s in shards])]
+        # Shard names fit beside horizontal bars; past a screenful, vertical bars numbered by position.
+        chart = (hbar_chart(names, series, title="Tokens per shard") if len(shards) <= LABELLED_SHARDS
+                 else bar_chart([str(i) for i in range(len(shards))], series, title="Tokens per shard"))
+        blocks.append(Chart(chart, "Tokens in each shard.",
+                            Table(["shard", "split", "tokens", "documents"],
+                                  [[n, str(s.get("split", "")), count(s.get("tokens")), count(s.get("documents"))]
+                                   for n, s in zip(names, shards)], text_columns=2)))
+    top = (tokens.get("top_tokens") or [])[:TOP_TOKENS]
+    if top:
+        labels = [_visible_token(str(t.get("token", ""))) for t in top]
+        blocks.append(Chart(hbar_chart(labels, [Series("occurrences", [t.get("count", 0) for t in top])],
+                                       title="Most frequent tokens"),
+                            "The tokenizer's most frequent tokens (␣ space, ⏎ newline).",
+                            Table(["token", "id", "occurrences"],
+                                  [[label, str(t.get("id", "")), count(t.get("count"))] for label, t in zip(labels, top)],
+                                  text_columns=2)))
+    return Section("tokens", "Tokens", blocks)
+
+
+def _input_file_count(run: Mapping[str, Any]) -> int | None:
+    files = run.get("input_files")
+    return len(files) if isinstance(files, list) else files
+
+
+def run_section(stats: Stats) -> Section:
+    run = stats.get("run") or {}
+    reader = stats.get("reader") or {}
+    stages = stats.get("stages") or []
+    wall = run.get("wall_s")
+    cpu_total = sum(s.get("cpu_s", 0) for s in stages)
+    documents = reader.get("documents", 0)
+    errors = reader.get("errors") or {}
+    blocks: list[Block] = [Figures([
+        ("wall time", duration(wall)),
+        ("CPU time", duration(cpu_total)),
+        ("documents / s", f"{documents / wall:,.1f}" if wall else "—"),
+        ("workers", count(run.get("workers"))),
+        ("input files", count(_input_file_count(run))),
+        ("errors", count(sum(errors.values()))),
+    ])]
+    if stages:
+        names = [str(s.get("name")) for s in stages]
+        blocks.append(Chart(hbar_chart(names, [Series("CPU time", [s.get("cpu_s", 0) for s in stages])],
+                                       title="CPU time per stage", value_format=duration),
+                            "CPU time each stage spent, summed over workers."))
+        blocks.append(Table(["stage", "kind", "phase", "CPU time", "share of CPU", "documents in", "documents / CPU s"],
+                            [[str(s.get("name")), str(s.get("kind", "")), str(s.get("phase", "")),
+                              duration(s.get("cpu_s")), share(s.get("cpu_s", 0), cpu_total), count(s.get("docs_in")),
+                              f"{s.get('docs_in', 0) / s['cpu_s']:,.0f}" if s.get("cpu_s") else "—"] for s in stages],
+                            text_columns=3))
+    details = [["pipeline", str(run.get("pipeline", "—"))], ["engine", str(run.get("engine", "—"))],
+               ["started", str(run.get("started", "—"))], ["output", str(run.get("output", "—"))]]
+    blocks.append(Table(["run", ""], details, text_columns=2))
+    for title, counts in (("records read, by type", reader.get("records")),
+                          ("records skipped, by reason", reader.get("skipped")), ("errors, by type", errors)):
+        if counts:
+            blocks.append(Table([title, "count"], [[str(k), count(v)] for k, v in counts.items()]))
+    error_list = stats.get("errors") or reader.get("error_list") or []
+    if error_list:
+        blocks.append(Table(["file", "offset", "type", "message"],
+                            [[str(e.get("file", "")), str(e.get("offset", "")), str(e.get("type", "")),
+                              str(e.get("message", ""))] for e in error_list[:ERRORS_LISTED]],
+                            caption=f"First {min(len(error_list), ERRORS_LISTED)} errors", text_columns=4))
+    return Section("run", "The run", blocks)
+
+
+SECTION_BUILDERS: tuple[Callable[[Stats], Section], ...] = (
+    funnel_section, removals_section, kept_section, languages_section, lengths_section,
+    dedup_section, pii_section, tokens_section, run_section,
+)
+
+
+def build_sections(stats: Stats) -> list[Section]:
+    return [build(stats) for build in SECTION_BUILDERS]
