@@ -1,0 +1,73 @@
+"""The same pipeline on the in-process executor, on an embedded Ray, and as a job on a Ray cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from engine_support import output_digest
+
+from fineweb_pipe.sample import write_sample_warc
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+ENTRY = Path(__file__).with_name("run_test_pipeline.py")
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_entry(args: list[str], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run([sys.executable, str(ENTRY), *args], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("crawl")
+    for seed in range(4):
+        write_sample_warc(str(folder / f"part-{seed}.warc.gz"), pages=50, seed=seed)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_digest(crawl: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("local") / "out"
+    run_entry(["--engine", "local", "--input", str(crawl), "--output", str(out), "--no-report"])
+    return output_digest(str(out))
+
+
+def test_embedded_ray_matches_local(crawl: Path, tmp_path: Path, local_digest: str) -> None:
+    env = {"RAY_ADDRESS": "", "RAY_TMPDIR": tempfile.mkdtemp(prefix="fwp-", dir="/tmp")}
+    run_entry(["--workers", "2", "--input", str(crawl), "--output", str(tmp_path / "out"), "--no-report"], env)
+    assert output_digest(str(tmp_path / "out")) == local_digest
+    shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+
+
+def test_ray_job_submit_matches_local(crawl: Path, tmp_path: Path, local_digest: str) -> None:
+    temp = tempfile.mkdtemp(prefix="fwp-", dir="/tmp")  # short: Ray's socket paths have a length limit
+    port, dashboard = free_port(), free_port()
+    # Token auth on (Ray 2.5x+): the CLI sends the token from ~/.ray/auth_token only in this mode.
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
+    start = [str(BIN / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2", f"--temp-dir={temp}",
+             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--disable-usage-stats"]
+    subprocess.run(start, check=True, capture_output=True, env=env, timeout=120)
+    try:
+        submit = [str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--",
+                  sys.executable, str(ENTRY), "--input", str(crawl), "--output", str(tmp_path / "out"), "--no-report"]
+        result = subprocess.run(submit, capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    finally:
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=env, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+    assert output_digest(str(tmp_path / "out")) == local_digest

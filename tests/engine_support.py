@@ -1,0 +1,84 @@
+"""Small stages and helpers shared by the engine tests (importable from a Ray worker too)."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from fineweb_pipe.pipeline import Pipeline
+from fineweb_pipe.stage import Drop, Filter, Transform
+
+TIMING_KEYS = {"wall_s", "cpu_s", "started", "phases", "engine", "workers", "output"}
+
+
+class HtmlLength(Transform):
+    def transform(self, batch: pa.Table) -> pa.Table:
+        return batch.append_column("html_chars", pa.array([len(h) for h in batch.column("html").to_pylist()]))
+
+
+class DropShortHtml(Filter):
+    def __init__(self, min_chars: int = 4000) -> None:
+        self.min_chars = min_chars
+
+    def decide(self, batch: pa.Table) -> Sequence[Drop | None]:
+        return [None if n >= self.min_chars else Drop("short_html", n) for n in batch.column("html_chars").to_pylist()]
+
+
+class KeepHttpsOnly(Filter):
+    """Routes removed documents to removed/<stage>/<scheme>/ to exercise partitioned removed output."""
+
+    keep_removed = True
+    removed_partition = "scheme"
+
+    def decide(self, batch: pa.Table) -> Sequence[Drop | None]:
+        return [None if u.startswith("https://") else Drop("not_https", u.split(":", 1)[0]) for u in batch.column("url").to_pylist()]
+
+    def process(self, batch: pa.Table):  # type: ignore[override]
+        batch = batch.append_column("scheme", pa.array([u.split(":", 1)[0] for u in batch.column("url").to_pylist()]))
+        return super().process(batch)
+
+
+class CrashAfter(Transform):
+    """Raises on its N-th batch while the marker file exists: a crash in the middle of a run."""
+
+    def __init__(self, marker: str, after: int) -> None:
+        self.marker = marker
+        self.after = after
+        self.calls = 0
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        self.calls += 1
+        if self.calls > self.after and os.path.exists(self.marker):
+            raise RuntimeError("simulated crash")
+        return batch
+
+
+def make_pipeline(*extra: Any) -> Pipeline:
+    return Pipeline([HtmlLength(), KeepHttpsOnly(), DropShortHtml(), *extra], name="engine-test")
+
+
+def output_digest(output: str) -> str:
+    """Digest of every output file's bytes, and of stats.json without timing fields."""
+    digest = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(output, "documents", "*.parquet")) +
+                       glob.glob(os.path.join(output, "removed", "**", "*.parquet"), recursive=True)):
+        digest.update(os.path.relpath(path, output).encode())
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    with open(os.path.join(output, "stats.json"), encoding="utf-8") as f:
+        digest.update(json.dumps(strip_timing(json.load(f)), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def strip_timing(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: strip_timing(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [strip_timing(v) for v in value]
+    return value
