@@ -57,8 +57,9 @@ class PiiAnalyzer:
         self._engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[LANGUAGE])
         self._min_score = min_score
 
-    def analyze(self, text: str, entity_types: Sequence[str]) -> list[Detection]:
-        """Detections of ``entity_types`` in ``text``; may overlap (see ``replace.resolve_overlaps``)."""
+    def analyze(self, text: str, entity_types: Sequence[str], offset: int = 0) -> list[Detection]:
+        """Detections of ``entity_types`` in ``text``, shifted by ``offset`` (where ``text`` is a window of
+        a document); they may overlap (see ``replace.resolve_overlaps``)."""
         results = self._engine.analyze(text=text, language=LANGUAGE, entities=list(entity_types),
                                        score_threshold=self._min_score)
-        return [Detection(r.start, r.end, r.entity_type, r.score) for r in results]
+        return [Detection(r.start + offset, r.end + offset, r.entity_type, r.score) for r in results]

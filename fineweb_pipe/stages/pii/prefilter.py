@@ -1,15 +1,19 @@
-"""A cheap gate per entity type: which entity types a text could contain, before presidio looks.
+"""A cheap gate per entity type: where in a text an entity could be, before presidio looks.
 
-Each gate is a loose regex that matches a superset of what the matching presidio recognizer can
-detect, so a document the gate passes over holds nothing presidio would find (tests check this on
-real and synthetic text). The gates may pass documents with nothing in them; that only costs time.
-Most web documents hold no ``@``, no dotted quad and no long digit run, and skip presidio entirely.
+Each gate matches a superset of what the matching presidio recognizer can detect, and returns the
+window presidio must see to decide: the whitespace-delimited token around a possible email or IP
+address (their patterns never cross whitespace), the line around a possible card, SSN, IBAN or phone
+number (none of those patterns crosses a newline, and a line end looks to them like the end of the
+text). presidio then reads a few short windows instead of the whole document, and nothing at all for
+most web documents, which hold no "@", no dotted quad and no long digit run. Tests check that the
+detections are the same as presidio's on whole texts.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import regex
 from phonenumbers import PhoneMetadata
@@ -17,75 +21,131 @@ from phonenumbers import PhoneMetadata
 from fineweb_pipe.stages.pii import entities as ent
 from fineweb_pipe.stages.pii.entities import UserPattern
 
-# The punctuation phonenumbers accepts between digit groups (its _VALID_PUNCTUATION plus spaces) and,
-# like its candidate pattern, at most four such characters between two digits.
-_PHONE_PUNCT = r"\-x\u2010-\u2015\u2212\u30FC\uFF0D-\uFF0F \u00A0\u00AD\u200B\u2060\u3000()\uFF08\uFF09\uFF3B\uFF3D.\[\]/~\u2053\u223C\uFF5E\t"
-_PHONE_RUN = re.compile(rf"([+\uFF0B][{_PHONE_PUNCT}]{{0,4}})?\d(?:[{_PHONE_PUNCT}]{{0,4}}\d)*")
-_DIGIT = re.compile(r"\d")
-# A number given with its international prefix (+ or an IDD such as 00) can belong to any region;
-# the shortest national number of any region has 4 digits, plus at least 1 for the country code,
-# plus 2 for an IDD written instead of "+".
+# The punctuation phonenumbers accepts between digit groups (its _VALID_PUNCTUATION) and, like its
+# candidate pattern, at most four such characters between two digits. Card, SSN and IBAN separators
+# are among them, so one maximal run holds any of their candidates.
+_PHONE_PUNCT = (r"\-x\u2010-\u2015\u2212\u30FC\uFF0D-\uFF0F \u00A0\u00AD\u200B\u2060\u3000()\uFF08\uFF09"
+                r"\uFF3B\uFF3D.\[\]/~\u2053\u223C\uFF5E")
+_NUMBER_RUN = re.compile(rf"([+\uFF0B][{_PHONE_PUNCT}]{{0,4}})?(\d(?:[{_PHONE_PUNCT}]{{0,4}}\d)*)")
+_NON_DIGIT = re.compile(r"\D+")
+# A number given with "+" can belong to any region: the shortest national number of any region has
+# 4 digits, plus 1 for the country code. One written with an IDD (00, 011) instead has 2 more.
 _MIN_DIGITS_WITH_PLUS = 5
 _MIN_DIGITS_WITH_IDD = 7
 # The phone-shape patterns (recognizers.py) need 7 digits at least.
 _MIN_DIGITS_PHONE_SHAPES = 7
-
-_GATES: dict[str, re.Pattern[str]] = {
-    # presidio: local part ending in a word char or symbol, "@", a word char. Never whitespace.
-    ent.EMAIL_ADDRESS: re.compile(r"\S@\S"),
-    # IPv4 (and IPv4-mapped IPv6) need a dotted quad; any other IPv6 has "::" or 8 hex groups.
-    ent.IP_ADDRESS: re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:"),
-    # 12+ digits with at most one space or dash between them (presidio's groups; our 12-19 digits).
-    ent.CREDIT_CARD: re.compile(r"\d(?:[ -]?\d){11}"),
-    # Case-sensitive like presidio's IBAN pattern: country, check digits, then groups of 4.
-    ent.IBAN_CODE: re.compile(r"[A-Z]{2}\d{2}[ -]?[A-Z0-9]{4}"),
-    # All of presidio's SSN patterns are 3, 2 and 4 digits with optional single separators.
-    ent.US_SSN: re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}"),
-}
+# presidio: 13+ digits in groups with single [ -] separators; ours: 12-19 digits.
+_CARD = re.compile(r"\d(?:[ -]?\d){11}")
+# Every presidio SSN pattern is 3, 2 and 4 digits with optional single separators.
+_SSN = re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}")
+# IBAN: two capitals (case-sensitive, as presidio matches it), then the check digits.
+_IBAN_COUNTRY = re.compile(r"[A-Z]{2}")
+# IPv4 (also inside IPv6) needs a dotted quad; an IPv6 address without one has "::" or 7 colons
+# between hex groups. Both gates start with a literal, which the regex engine scans for quickly.
+_IPV4 = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
+_IPV6 = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
 
 # presidio's default flags for pattern recognizers, so a user pattern gates exactly as it matches.
 PRESIDIO_FLAGS = regex.DOTALL | regex.MULTILINE | regex.IGNORECASE
 
 
-def min_phone_digits(regions: Iterable[str]) -> int:
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A slice ``text[start:end]`` for presidio to read, and the entity types to look for there."""
+
+    start: int
+    end: int
+    entity_types: tuple[str, ...]
+
+
+def min_phone_digits(regions: Sequence[str]) -> int:
     """The fewest digits a phone number written without "+" can have in any of ``regions``."""
-    shortest = _MIN_DIGITS_WITH_IDD
+    shortest = min(_MIN_DIGITS_WITH_IDD, _MIN_DIGITS_PHONE_SHAPES)
     for region in regions:
         metadata = PhoneMetadata.metadata_for_region(region)
         if metadata is None:
             raise ValueError(f"unknown phone region {region!r}; use ISO 3166 codes from "
-                             f"phonenumbers.SUPPORTED_REGIONS such as 'US' or 'GB'")
-        lengths = [n for n in metadata.general_desc.possible_length if n > 0]
-        shortest = min(shortest, *lengths)
-    return min(shortest, _MIN_DIGITS_PHONE_SHAPES)
+                             "phonenumbers.SUPPORTED_REGIONS such as 'US' or 'GB'")
+        shortest = min(shortest, *(n for n in metadata.general_desc.possible_length if n > 0))
+    return shortest
+
+
+def _line(text: str, pos: int) -> tuple[int, int]:
+    end = text.find("\n", pos)
+    return text.rfind("\n", 0, pos) + 1, len(text) if end < 0 else end
+
+
+def _token(text: str, start: int, end: int) -> tuple[int, int]:
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return start, end
 
 
 class Prefilter:
-    """Says which of the configured entity types a text may contain."""
+    """Finds the windows of a text worth showing presidio, per configured entity type."""
 
     def __init__(self, entity_types: Sequence[str], phone_regions: Sequence[str],
                  user_patterns: Sequence[UserPattern] = ()) -> None:
         self.entity_types = tuple(entity_types)
-        self._gates = [(t, _GATES[t]) for t in self.entity_types if t in _GATES]
-        self._check_phone = ent.PHONE_NUMBER in self.entity_types
-        self._min_phone_digits = min_phone_digits(phone_regions) if self._check_phone else 0
+        wanted = set(self.entity_types)
+        self._email = ent.EMAIL_ADDRESS in wanted
+        self._ip = ent.IP_ADDRESS in wanted
+        self._phone = ent.PHONE_NUMBER in wanted
+        self._card = ent.CREDIT_CARD in wanted
+        self._ssn = ent.US_SSN in wanted
+        self._iban = ent.IBAN_CODE in wanted
+        self._numbers = self._phone or self._card or self._ssn or self._iban
+        self._min_phone_digits = min_phone_digits(phone_regions) if self._phone else 0
         self._user_gates = [(p.entity_type, regex.compile(p.regex, PRESIDIO_FLAGS)) for p in user_patterns]
-        # No cheap gate for a NER model: those types always go to presidio.
-        self._always = [t for t in self.entity_types if t in ent.NER_ENTITIES]
+        # No cheap gate for a NER model: those types always read the whole text.
+        self._always = tuple(t for t in self.entity_types if t in ent.NER_ENTITIES)
 
-    def candidates(self, text: str) -> list[str]:
-        """The entity types worth asking presidio about for ``text`` (empty: skip presidio)."""
-        found = [t for t, gate in self._gates if gate.search(text)]
-        if self._check_phone and self._may_hold_phone(text):
-            found.append(ent.PHONE_NUMBER)
-        found += [t for t, gate in self._user_gates if t not in found and gate.search(text)]
-        return found + self._always
+    def windows(self, text: str) -> list[Window]:
+        """The windows of ``text`` that may hold a configured entity; empty: skip presidio."""
+        found: dict[tuple[int, int], set[str]] = {}
+        if self._email:
+            at = text.find("@")
+            while at >= 0:
+                span = _token(text, at, at + 1)
+                if span[0] < at < span[1] - 1:  # presidio needs a character on both sides
+                    found.setdefault(span, set()).add(ent.EMAIL_ADDRESS)
+                at = text.find("@", span[1])
+        if self._ip:
+            for gate in (_IPV4, _IPV6):
+                match = gate.search(text)
+                while match:
+                    span = _token(text, match.start(), match.end())
+                    found.setdefault(span, set()).add(ent.IP_ADDRESS)
+                    match = gate.search(text, span[1])
+        if self._numbers:
+            self._number_windows(text, found)
+        whole = (0, len(text))
+        for entity_type, gate in self._user_gates:
+            if gate.search(text):
+                found.setdefault(whole, set()).add(entity_type)
+        for entity_type in self._always:
+            found.setdefault(whole, set()).add(entity_type)
+        return [Window(s, e, tuple(sorted(types))) for (s, e), types in found.items()]
 
-    def _may_hold_phone(self, text: str) -> bool:
-        for run in _PHONE_RUN.finditer(text):
-            digits = len(_DIGIT.findall(run.group()))
-            needed = _MIN_DIGITS_WITH_PLUS if run.group(1) else self._min_phone_digits
-            if digits >= needed:
-                return True
-        return False
-
+    def _number_windows(self, text: str, found: dict[tuple[int, int], set[str]]) -> None:
+        for run in _NUMBER_RUN.finditer(text):
+            number = run.group(2)
+            if len(number) < 2:
+                continue
+            start = run.start(2)
+            digits = len(_NON_DIGIT.sub("", number))
+            types = []
+            if self._iban and digits >= 2 and _IBAN_COUNTRY.fullmatch(text, max(0, start - 2), start):
+                types.append(ent.IBAN_CODE)
+            if digits >= 5:
+                needed = _MIN_DIGITS_WITH_PLUS if run.group(1) else self._min_phone_digits
+                if self._phone and digits >= needed:
+                    types.append(ent.PHONE_NUMBER)
+                if self._card and digits >= 12 and _CARD.search(number):
+                    types.append(ent.CREDIT_CARD)
+                if self._ssn and digits >= 9 and _SSN.search(number):
+                    types.append(ent.US_SSN)
+            if types:
+                found.setdefault(_line(text, start), set()).update(types)

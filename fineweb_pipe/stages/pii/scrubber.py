@@ -13,7 +13,7 @@ from fineweb_pipe.stage import Resources, StageResult, Transform, set_column
 from fineweb_pipe.stages.pii import entities as ent
 from fineweb_pipe.stages.pii.analyzer import PiiAnalyzer
 from fineweb_pipe.stages.pii.entities import Detection, UserPattern
-from fineweb_pipe.stages.pii.prefilter import Prefilter
+from fineweb_pipe.stages.pii.prefilter import Prefilter, Window
 from fineweb_pipe.stages.pii.recognizers import DEFAULT_PHONE_LENIENCY, DEFAULT_PHONE_REGIONS
 from fineweb_pipe.stages.pii.replace import Policy, Replacer, keep_detection, resolve_overlaps
 
@@ -83,10 +83,14 @@ class PiiScrubber(Transform):
         if self._analyzer is None or self._prefilter is None:
             self.setup()
         assert self._analyzer is not None and self._prefilter is not None
-        candidates = self._prefilter.candidates(text) if self.use_prefilter else list(self.entity_types)
-        if not candidates:
+        if self.use_prefilter:
+            windows = self._prefilter.windows(text)
+        else:
+            windows = [Window(0, len(text), self.entity_types)]
+        if not windows:
             return [], False
-        found = self._analyzer.analyze(text, candidates)
+        found = [d for w in windows
+                 for d in self._analyzer.analyze(text[w.start:w.end], w.entity_types, offset=w.start)]
         kept = [d for d in found if keep_detection(d, text, self.keep_private_ips)]
         return resolve_overlaps(kept), True
 
