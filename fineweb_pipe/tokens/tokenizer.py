@@ -207,8 +207,8 @@ class Encoder:
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         if self.tiktoken is not None:
-            # One thread: the engine gives each task its cores; tiktoken's default pool would oversubscribe.
-            return self.tiktoken.encode_ordinary_batch(list(texts), num_threads=1)
+            # In this thread: the engine gives each task its cores; tiktoken's batch pool would oversubscribe.
+            return [self.tiktoken.encode_ordinary(text) for text in texts]
         assert self.hf is not None
         return [e.ids for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]
 
