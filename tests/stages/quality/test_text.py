@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from fineweb_pipe.stages.quality import text as split
+
+
+def test_words_split_punctuation_like_spacy() -> None:
+    assert split.words("Hello, world! It's well-known...") == [
+        "Hello", ",", "world", "!", "It", "'s", "well", "-", "known", "...",
+    ]  # fmt: skip
+
+
+def test_words_keep_abbreviations_numbers_urls_and_emails_whole() -> None:
+    tokens = split.words("Mr. Smith paid $1,000.50 in the U.S. at 12:30, see https://ex.com/a?b=1. Mail me@x.org")
+    for token in ("Mr.", "1,000.50", "U.S.", "12:30", "https://ex.com/a?b=1", "me@x.org", "$"):
+        assert token in tokens
+    assert tokens[-1] == "me@x.org"
+
+
+def test_words_keep_combining_marks_inside_words() -> None:
+    assert split.words("नमस्ते مَرْحَبًا café") == ["नमस्ते", "مَرْحَبًا", "café"]
+
+
+def test_cjk_characters_are_tokens_of_their_own() -> None:
+    assert split.words("iPhoneを販売した。") == ["iPhone", "を", "販", "売", "し", "た", "。"]
+
+
+def test_symbol_tokens() -> None:
+    assert [split.is_symbol(t) for t in ["...", "#", "'s", "U.S.", "word", "€", "«"]] == [
+        True, True, False, False, False, False, True,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("", 0),
+        ("   ", 0),
+        ("One sentence without an end", 1),
+        ("First one. Second one! Third one? Fourth.", 4),
+        ("Mr. Smith met J. K. Rowling in the U.S. yesterday.", 1),
+        ("He paused... then went on.", 1),
+        ("“Hi,” he said. “Bye.” She left.", 3),
+        ("Pi is 3.14 here.", 1),
+        ("你好。我很好！谢谢。", 3),
+    ],
+)
+def test_count_sentences(text: str, sentences: int) -> None:
+    assert split.count_sentences(text) == sentences
+
+
+def test_duplicates_count_repeats_after_the_first() -> None:
+    assert split.duplicates(["a", "bb", "a", "bb", "a", "c"]) == (3, 4)
+
+
+def test_ngram_top_and_duplicated_chars() -> None:
+    ngrams = split.NGrams("a b a b a b c".split())
+    assert ngrams.top_ngram_chars(2) == 3 * 3  # "a b" three times
+    assert ngrams.top_ngram_chars(10) == 0  # fewer words than n
+    # 5-grams: "a b a b a", "b a b a b", "a b a b c": no repeat
+    assert ngrams.duplicated_ngram_chars(5) == 0
+    assert split.NGrams("x y z x y z".split()).duplicated_ngram_chars(3) == 3
+
+
+def test_top_ngram_ties_go_to_the_first_seen() -> None:
+    # "aaa b" and "c d" both occur twice; the first seen is the longer one.
+    assert split.NGrams("aaa b c d aaa b c d".split()).top_ngram_chars(2) == 2 * len("aaa b")
+
+
+@pytest.mark.slow
+def test_word_counts_agree_with_spacy_on_real_english(shared_data) -> None:
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.blank("en")
+    rows = [json.loads(line) for line in (shared_data / "text" / "clean_web_texts.dev.jsonl").open()]
+    english = [r["text"] for r in rows if not re.search("[\u3040-\u30ff\u4e00-\u9fff]", r["text"])]
+    ours = theirs = 0
+    for text in english[:60]:
+        ours += sum(not split.is_symbol(t) for t in split.words(text))
+        theirs += sum(any(c.isalnum() for c in t.text) for t in nlp(text) if t.text.strip())
+    assert abs(ours - theirs) / theirs < 0.03
