@@ -45,7 +45,7 @@ def test_report_with_compare_puts_it_after_the_funnel(stats: dict[str, Any],
     assert "Compared with strict" in page
 
 
-def test_runs_with_the_same_folder_name_are_told_apart_by_path(stats: dict[str, Any], tmp_path: Path,
+def test_runs_with_the_same_folder_name_are_told_apart_by_path(stats: dict[str, Any],
                                                                make_run: Callable[[str, dict], Path]) -> None:
     a = make_run("a/out", stats)
     b = make_run("b/out", stats)
