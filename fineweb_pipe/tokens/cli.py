@@ -92,7 +92,7 @@ def tokenize_command(args: argparse.Namespace) -> int:
     ctx = PhaseContext.local(stage.name, inputs, args.out)
     ctx.mapper = process_pool_mapper(args.workers)
     stage.run(ctx)
-    shutil.rmtree(ctx.work_dir, ignore_errors=True)  # intermediate token files: as large as the shards
+    shutil.rmtree(os.path.dirname(ctx.work_dir), ignore_errors=True)  # OUT/_work: as large as the shards
     print(json.dumps(ctx.sections.get("tokens", {}), indent=1, ensure_ascii=False))
     return 0
 
