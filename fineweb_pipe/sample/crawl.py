@@ -118,8 +118,16 @@ def build_pages(pages: int, seed: int) -> list[Page]:
 
 def _low_quality(rng: random.Random, i: int) -> Page:
     host = rng.choice(HOSTS[:6])
-    kind = rng.randrange(4)
-    if kind == 0:
+    topic = rng.choice(list(TOPICS))
+    kind = rng.randrange(7)
+    if kind == 4:  # too short to be an article
+        lines = english_article(rng, topic, 1)[:1]
+        lines = [" ".join(lines[0].split()[:30])]
+    elif kind == 5:  # an article with a code sample (C4 drops pages with curly brackets)
+        lines = english_article(rng, topic, 3) + ['Use this config: {"mode": "auto", "retries": 3} and restart.']
+    elif kind == 6:  # mostly short list lines without punctuation (FineWeb's line rules)
+        lines = english_article(rng, topic, 1) + [w.capitalize() for t in TOPICS.values() for w in t["noun"]]
+    elif kind == 0:
         lines = [f"Click here for deal number {n}" for n in range(40)]
     elif kind == 1:
         lines = ["Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."] * 6

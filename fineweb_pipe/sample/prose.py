@@ -50,15 +50,35 @@ TOPICS: dict[str, dict[str, list[str]]] = {
 
 ENGLISH_TEMPLATES = [
     "The {adj} {noun} {verb} the {noun2} when {when}.",
-    "Many readers ask whether a {adj} {noun} really {verb} the {noun2}, and the honest answer is that it depends.",
-    "In our experience, the {noun} is at its best when {when}.",
-    "It is worth remembering that every {noun} {verb} a {adj} {noun2} in its own way.",
-    "We have found that a {adj} {noun} with a {noun2} makes the whole thing easier to manage.",
-    "If you have never tried it, start with a {adj} {noun} and see how it changes over a few weeks.",
-    "There is no single rule here, but a {noun} that {verb} the {noun2} is usually a good sign.",
-    "Most of the trouble starts when {when}, so plan for it before it happens.",
-    "A {adj} {noun2} is not expensive, and it will last for years if you look after it.",
-    "Our neighbours swear by the {noun}, although they admit it took them a while to get it right.",
+    "Many readers ask whether a {adj} {noun} really {verb} the {noun2}; honestly, it depends.",
+    "In our experience the {noun} is at its best when {when}.",
+    "Remember that every {noun} {verb} a {adj} {noun2} in its own way.",
+    "We found that pairing a {adj} {noun} with a {noun2} made everything easier to manage.",
+    "If you have never tried it, start small and watch how the {noun} changes over a few weeks.",
+    "No single rule applies here, but a {noun} that {verb} the {noun2} is usually a good sign.",
+    "Most trouble starts when {when}, so plan ahead.",
+    "A {adj} {noun2} costs little and lasts for years with some care.",
+    "Our neighbours swear by their {noun}, although it took them a while to get it right.",
+    "Last year we made the mistake of ignoring the {noun2} until {when}.",
+    "Why does the {noun} matter so much?",
+    "Because a {adj} {noun2} {verb} nearly everything around it.",
+    "Several of you wrote in after our previous post about the {noun}.",
+    "One reader described her {adj} {noun} as the best decision she made all season.",
+    "Nobody expects perfection at first.",
+    "Keep notes: what worked, what failed, and what you would change about the {noun2}.",
+    "Experts disagree about details, yet most agree the {noun} deserves attention when {when}.",
+    "Costs vary by region, so compare a few options before buying another {noun2}.",
+    "Should you worry about the {noun}?",
+    "Probably not, unless {when}.",
+    "Patience pays off more often than expensive equipment does.",
+    "Our own {adj} {noun} {verb} a {noun2} that we inherited from the previous owners.",
+    "For beginners, the simplest approach usually works best.",
+    "There are exceptions, of course, and we will cover them in a later article.",
+    "Ask at your local club; members are generous with advice about every {noun2}.",
+    "Timing is everything, especially when {when}.",
+    "Small changes to the {noun} add up over a season.",
+    "Take photographs along the way so you can compare progress later.",
+    "Finally, enjoy the process rather than rushing toward results.",
 ]
 
 OTHER_LANGUAGES: dict[str, list[str]] = {
@@ -102,11 +122,15 @@ OTHER_LANGUAGES: dict[str, list[str]] = {
 def english_article(rng: random.Random, topic: str, paragraphs: int) -> list[str]:
     """Paragraphs of English prose about ``topic``."""
     words = TOPICS[topic]
+    # Each template at most once per article: repeated phrasing is what the repetition filters remove.
+    templates = rng.sample(ENGLISH_TEMPLATES, len(ENGLISH_TEMPLATES))
     out = []
     for _ in range(paragraphs):
         sentences = []
-        for _ in range(rng.randint(3, 6)):
-            template = rng.choice(ENGLISH_TEMPLATES)
+        for _ in range(rng.randint(3, 5)):
+            if not templates:
+                break
+            template = templates.pop()
             noun, noun2 = rng.sample(words["noun"], 2)
             sentence = template.format(adj=rng.choice(words["adj"]), noun=noun, noun2=noun2,
                                        verb=rng.choice(words["verb"]), when=rng.choice(words["when"]))

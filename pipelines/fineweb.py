@@ -1,0 +1,46 @@
+"""The FineWeb recipe, as datatrove's examples/fineweb.py runs it on each Common Crawl dump.
+
+    fineweb-pipe run pipelines/fineweb.py --input 's3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/*/warc/*.warc.gz' \
+        --output out/CC-MAIN-2024-10
+    python pipelines/fineweb.py --input demo/input --output demo/output     # the same, as a script
+"""
+
+from fineweb_pipe.cli import main_for_pipeline
+from fineweb_pipe.dedup import MinHashDedup
+from fineweb_pipe.pipeline import Pipeline
+from fineweb_pipe.stages.extraction import TrafilaturaExtractor
+from fineweb_pipe.stages.language import LanguageFilter
+from fineweb_pipe.stages.pii import PiiScrubber
+from fineweb_pipe.stages.quality import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
+from fineweb_pipe.stages.url import UrlFilter
+from fineweb_pipe.tokens.stage import Tokenize
+
+pipeline = Pipeline(
+    name="fineweb",
+    description="FineWeb: URL filter, trafilatura, English LID >= 0.65, Gopher, C4 and FineWeb quality, "
+                "MinHash dedup, PII, BPE token shards",
+    steps=[
+        # 1. Drop adult and spam sites by domain, host, URL and banned words (UT1 lists: UrlFilter(blocklists=...)).
+        UrlFilter(),
+        # 2. Main text from HTML, precision first, no comments; one second per page at most.
+        TrafilaturaExtractor(favor_precision=True, include_comments=False, timeout_s=1.0),
+        # 3. English only (fastText LID-176, score >= 0.65); other languages go to removed/language_filter/<lang>/.
+        LanguageFilter(languages=("en",), min_score=0.65, keep_removed=True),
+        # 4-7. Quality: Gopher repetition and quality, C4 line rules (keeping lines without terminal
+        # punctuation, as FineWeb does), FineWeb's own line-based rules.
+        GopherRepetitionFilter(),
+        GopherQualityFilter(),
+        C4QualityFilter(filter_no_terminal_punct=False),
+        FineWebQualityFilter(),
+        # 8. Near-duplicates: MinHash on word 5-grams, 14 bands x 8 rows, one document kept per cluster.
+        MinHashDedup(),
+        # 9. Emails and public IP addresses replaced by FineWeb's placeholders (and phones, cards, IBANs...).
+        PiiScrubber(),
+        # 10. Byte-level BPE trained on a sample of the output, documents shuffled into llm.c token shards.
+        #     The vocabulary suits the small demo crawl; FineWeb's ablations used GPT-2's 50,257 tokens.
+        Tokenize(vocab_size=8192, shard_tokens=100_000_000, val=0.02),
+    ],
+)
+
+if __name__ == "__main__":
+    raise SystemExit(main_for_pipeline(pipeline))
