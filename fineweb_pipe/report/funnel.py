@@ -1,8 +1,8 @@
 """The funnel of a run: documents, bytes and tokens left after each step, read from ``stats.json``.
 
 The first step is what the reader produced; each stage then adds a step with what it let through. A
-stage's ``tokens`` counter, where it keeps one, gives the tokens after it; a tokenized run's total
-(``sections.tokens.tokens``) is otherwise put on the last step, since only then are tokens counted.
+stage's ``tokens`` counter (the tokenizer keeps one) gives the tokens after it; failing that, a tokenized
+run's total (``sections.tokens.totals``) is put on the last step, since only then are tokens counted.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def funnel_steps(stats: Mapping[str, Any]) -> list[Step]:
             tokens=(stage.get("counters") or {}).get("tokens"),
             removed=max(0, docs_in - docs_out),
         ))
-    total_tokens = ((stats.get("sections") or {}).get("tokens") or {}).get("tokens")
-    if total_tokens is not None and all(step.tokens is None for step in steps):
+    totals = ((stats.get("sections") or {}).get("tokens") or {}).get("totals") or {}
+    if totals and all(step.tokens is None for step in steps):
+        total_tokens = sum(split.get("tokens", 0) for split in totals.values())
         last = steps[-1]
         steps[-1] = Step(last.name, last.kind, last.docs, last.bytes, total_tokens, last.removed)
     return steps

@@ -9,8 +9,9 @@ Sections from global stages are read with these keys (all optional):
 - ``sections.dedup``: ``docs_in``, ``docs_removed``, ``removed_share`` (0..1), ``clusters``,
   ``cluster_sizes`` (``{size: clusters}`` or a histogram ``{edges, counts}``), ``examples`` (a list of
   clusters, each a list of ``{id, url, text}`` or ``{"documents": [...]}``).
-- ``sections.tokens``: ``tokenizer``, ``tokens``, ``documents``, ``bytes_per_token``, ``shards`` (list of
-  ``{file, split, tokens, documents}``), ``top_tokens`` (list of ``{token, id, count}``).
+- ``sections.tokens`` (written by :mod:`fineweb_pipe.tokens`): ``format``, ``vocab_size``, ``totals``
+  (``{split: {tokens, documents}}``), ``shards`` (how many), ``tokens_per_shard`` (``{file: tokens}``),
+  ``bytes_per_token``, ``top_tokens`` (list of ``{id, token, count}``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ERRORS_LISTED = 20
 EXACT_CLUSTER_SIZES = 24  # more distinct cluster sizes than this are grouped into log-spaced bins
 PII_PREFIX = "pii_"
 PII_DOCS = "pii_docs_with_pii"
+PII_NOT_ENTITIES = {PII_DOCS, "pii_docs_analyzed"}  # the PII stage's counters that count documents
 PROFILE_MEASURES = (("chars", "characters"), ("words", "words"), ("lines", "lines"))
 
 
@@ -244,7 +246,7 @@ def pii_section(stats: Stats) -> Section:
         docs_scanned += stage.get("docs_in", 0)
         docs_with_pii += counters.get(PII_DOCS, 0)
         for name, n in counters.items():
-            if name.startswith(PII_PREFIX) and name != PII_DOCS:
+            if name.startswith(PII_PREFIX) and name not in PII_NOT_ENTITIES:
                 entity = name.removeprefix(PII_PREFIX)
                 entities[entity] = entities.get(entity, 0) + n
     if not docs_scanned:
@@ -275,23 +277,26 @@ def tokens_section(stats: Stats) -> Section:
     tokens = _section_data(stats, "tokens")
     if not tokens:
         return Section("tokens", "Tokens", missing="the run was not tokenized")
-    shards = tokens.get("shards") or []
+    totals = tokens.get("totals") or {}
     figures = [(label, fmt(tokens[key])) for key, label, fmt in (
-        ("tokenizer", "tokenizer", str), ("tokens", "tokens", count), ("documents", "documents", count),
+        ("format", "format", str), ("vocab_size", "vocabulary", count), ("shards", "shards", count),
         ("bytes_per_token", "bytes per token", lambda v: f"{float(v):.2f}")) if key in tokens]
-    if shards:
-        figures.append(("shards", count(len(shards))))
+    if totals:
+        figures[:0] = [("tokens", count(sum(t.get("tokens", 0) for t in totals.values()))),
+                       ("documents", count(sum(t.get("documents", 0) for t in totals.values())))]
     blocks: list[Block] = [Figures(figures)]
-    if shards:
-        names = [str(s.get("file", i)) for i, s in enumerate(shards)]
-        series = [Series("tokens", [s.get("tokens", 0) for s in shards])]
+    if totals:
+        blocks.append(Table(["split", "tokens", "documents"],
+                            [[split, count(t.get("tokens")), count(t.get("documents"))] for split, t in totals.items()]))
+    per_shard = tokens.get("tokens_per_shard") or {}
+    if per_shard:
+        names = list(per_shard)
+        series = [Series("tokens", [per_shard[n] for n in names])]
         # Shard names fit beside horizontal bars; past a screenful, vertical bars numbered by position.
-        chart = (hbar_chart(names, series, title="Tokens per shard") if len(shards) <= LABELLED_SHARDS
-                 else bar_chart([str(i) for i in range(len(shards))], series, title="Tokens per shard"))
+        chart = (hbar_chart(names, series, title="Tokens per shard") if len(names) <= LABELLED_SHARDS
+                 else bar_chart([str(i) for i in range(len(names))], series, title="Tokens per shard"))
         blocks.append(Chart(chart, "Tokens in each shard.",
-                            Table(["shard", "split", "tokens", "documents"],
-                                  [[n, str(s.get("split", "")), count(s.get("tokens")), count(s.get("documents"))]
-                                   for n, s in zip(names, shards)], text_columns=2)))
+                            Table(["shard", "tokens"], [[n, count(per_shard[n])] for n in names])))
     top = (tokens.get("top_tokens") or [])[:TOP_TOKENS]
     if top:
         labels = [_visible_token(str(t.get("token", ""))) for t in top]

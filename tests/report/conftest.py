@@ -78,8 +78,10 @@ def build_stats() -> dict[str, Any]:
                15_190_443, 14_388_901, 5.7),
         _stage("minhash_dedup", "global", 1, 3402, {"near_duplicate": 391}, 14_388_901, 12_803_115, 48.3),
         _stage("pii_redact", "transform", 2, 3011, {}, 12_803_115, 12_790_004, 31.0,
-               {"pii_EMAIL_ADDRESS": 412, "pii_IP_ADDRESS": 88, "pii_PHONE_NUMBER": 65, "pii_docs_with_pii": 377}),
-        _stage("tokenize", "global", 3, 3011, {}, 12_790_004, 12_790_004, 19.6),
+               {"pii_EMAIL_ADDRESS": 412, "pii_IP_ADDRESS": 88, "pii_PHONE_NUMBER": 65, "pii_docs_with_pii": 377,
+                "pii_docs_analyzed": 1290}),
+        _stage("tokenize", "global", 3, 3011, {}, 12_790_004, 12_790_004, 19.6,
+               {"tokens": 4_218_655, "text_bytes": 12_790_004}),
     ]
     removed = {
         "url_filter": {"blocklisted_domain": [{"id": "<urn:uuid:9d1e>", "url": "http://casino-bonus.example/slots",
@@ -101,9 +103,9 @@ def build_stats() -> dict[str, Any]:
         ("https://bakewithme.example.net/lemon-drizzle", RECIPE),
         ("https://blog.example.org/\u202etxt.exe", "A title with a right-to-left override: \u202eedcba"),
     ])]
-    shards = [{"file": "fineweb_val_000000.bin", "split": "val", "tokens": 211_880, "documents": 151}] + [
-        {"file": f"fineweb_train_{i:06d}.bin", "split": "train", "tokens": t, "documents": d}
-        for i, (t, d) in enumerate([(1_003_112, 715), (1_001_840, 722), (1_002_566, 716), (999_257, 707)], 1)]
+    tokens_per_shard = {"fineweb_val_000000.bin": 211_880, "fineweb_train_000001.bin": 1_003_112,
+                        "fineweb_train_000002.bin": 1_001_840, "fineweb_train_000003.bin": 1_002_566,
+                        "fineweb_train_000004.bin": 999_257}
     top_tokens = [{"token": t, "id": i, "count": c} for t, i, c in [
         (" the", 262, 198_311), (",", 11, 187_002), (".", 13, 171_945), ("\n", 198, 120_003),
         (" of", 286, 97_510), (" and", 290, 92_644), (" to", 284, 88_120), ("<script>", 50_001, 12)]]
@@ -140,8 +142,12 @@ def build_stats() -> dict[str, Any]:
                               {"id": "<urn:uuid:d5>", "url": "https://local.example/2024/river", "text": ARTICLE}]},
                       ],
                       "minhash": {"bands": 14, "rows": 8}},
-            "tokens": {"tokenizer": "gpt2", "tokens": 4_218_655, "documents": 3011, "bytes_per_token": 3.03,
-                       "shards": shards, "top_tokens": top_tokens},
+            "tokens": {"folder": "/data/out/fineweb-demo/tokens", "format": "llmc", "dtype": "uint16",
+                       "vocab_size": 50257, "engine": ["tiktoken"], "tiktoken_mismatches": [],
+                       "totals": {"train": {"tokens": 4_006_775, "documents": 2860},
+                                  "val": {"tokens": 211_880, "documents": 151}},
+                       "shards": len(tokens_per_shard), "tokens_per_shard": tokens_per_shard,
+                       "bytes_per_token": 3.0318, "top_tokens": top_tokens},
         },
     }
 

@@ -36,6 +36,7 @@ def test_pii_counts_per_entity_and_per_document(stats: dict[str, Any]) -> None:
     assert figures["entities found"] == "565"
     table = next(b for b in blocks if isinstance(b, Table))
     assert table.rows[0] == ["EMAIL_ADDRESS", "412", "0.1368", "72.9%"]
+    assert [row[0] for row in table.rows] == ["EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER"]  # no pii_docs_*
 
 
 def test_dedup_reads_cluster_sizes_as_a_mapping_or_a_histogram(stats: dict[str, Any]) -> None:
@@ -54,6 +55,14 @@ def test_unknown_keys_are_ignored(stats: dict[str, Any]) -> None:
     stats["sections"]["shuffle"] = {"seed": 3}
     stats["stages"][0]["counters"]["extractor_timeouts"] = 2
     assert [s.id for s in build_sections(stats)] == SECTION_IDS
+
+
+def test_tokens_read_the_tokenizer_section(stats: dict[str, Any]) -> None:
+    blocks = tokens_section(stats).blocks
+    figures = dict(next(b for b in blocks if isinstance(b, Figures)).items)
+    assert figures["tokens"] == "4,218,655" and figures["documents"] == "3,011" and figures["shards"] == "5"
+    per_shard = next(b for b in blocks if isinstance(b, Chart)).numbers
+    assert per_shard is not None and per_shard.rows[0] == ["fineweb_val_000000.bin", "211,880"]
 
 
 def test_tokens_make_whitespace_visible(stats: dict[str, Any]) -> None:
