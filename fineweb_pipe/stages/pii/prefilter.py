@@ -26,8 +26,20 @@ from fineweb_pipe.stages.pii.entities import UserPattern
 # are among them, so one maximal run holds any of their candidates.
 _PHONE_PUNCT = (r"\-x\u2010-\u2015\u2212\u30FC\uFF0D-\uFF0F \u00A0\u00AD\u200B\u2060\u3000()\uFF08\uFF09"
                 r"\uFF3B\uFF3D.\[\]/~\u2053\u223C\uFF5E")
-_NUMBER_RUN = re.compile(rf"([+\uFF0B][{_PHONE_PUNCT}]{{0,4}})?(\d(?:[{_PHONE_PUNCT}]{{0,4}}\d)*)")
+_NUMBER_RUN = re.compile(rf"([+\uFF0B][{_PHONE_PUNCT}]{{0,4}})?(\d(?:[{_PHONE_PUNCT}]{{0,4}}\d)+)")  # 2+ digits
 _NON_DIGIT = re.compile(r"\D+")
+# Every character phonenumbers' candidate pattern can hold (IGNORECASE): the lead brackets and "+",
+# digits, the punctuation above, and the extension syntax (";ext=", "ext.", "extension", "anexo",
+# "int", "#", Cyrillic "доб", full-width "ｅｘｔｎ"/"ｉｎｔ"). A phone window is the maximal span of these
+# around a long digit run, plus the character before it and three after (presidio and phonenumbers
+# look one character either side, and phonenumbers checks for a ":ss" time suffix); a candidate
+# cannot cross the characters outside, so presidio finds there what it finds in the whole text.
+_PHONE_SPAN_LETTERS = "aeinostxóAEINOSTXÓſıİдобДОБｅｘｔｎｉＥＸＴＮＩ"  # with case-fold twins (ſ, ı, İ)
+_PHONE_SPAN_CHARS = frozenset(_PHONE_SPAN_LETTERS + "(\uFF08[\uFF3B+\uFF0B;=:.\uFF0E,\t#\uFF03~\uFF5E"
+                              + "-x\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30FC\uFF0D\uFF0E\uFF0F \u00A0"
+                              + "\u00AD\u200B\u2060\u3000()\uFF08\uFF09\uFF3B\uFF3D.[]/~\u2053\u223C\uFF5E")
+_PHONE_CONTEXT_BEFORE = 1
+_PHONE_CONTEXT_AFTER = 3
 # A number given with "+" can belong to any region: the shortest national number of any region has
 # 4 digits, plus 1 for the country code. One written with an IDD (00, 011) instead has 2 more.
 _MIN_DIGITS_WITH_PLUS = 5
@@ -38,8 +50,6 @@ _MIN_DIGITS_PHONE_SHAPES = 7
 _CARD = re.compile(r"\d(?:[ -]?\d){11}")
 # Every presidio SSN pattern is 3, 2 and 4 digits with optional single separators.
 _SSN = re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}")
-# IBAN: two capitals (case-sensitive, as presidio matches it), then the check digits.
-_IBAN_COUNTRY = re.compile(r"[A-Z]{2}")
 # IPv4 (also inside IPv6) needs a dotted quad; an IPv6 address without one has "::" or 7 colons
 # between hex groups. Both gates start with a literal, which the regex engine scans for quickly.
 _IPV4 = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
@@ -73,6 +83,14 @@ def min_phone_digits(regions: Sequence[str]) -> int:
 def _line(text: str, pos: int) -> tuple[int, int]:
     end = text.find("\n", pos)
     return text.rfind("\n", 0, pos) + 1, len(text) if end < 0 else end
+
+
+def _phone_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start > 0 and (text[start - 1] in _PHONE_SPAN_CHARS or text[start - 1].isdecimal()):
+        start -= 1
+    while end < len(text) and (text[end] in _PHONE_SPAN_CHARS or text[end].isdecimal()):
+        end += 1
+    return max(0, start - _PHONE_CONTEXT_BEFORE), min(len(text), end + _PHONE_CONTEXT_AFTER)
 
 
 def _token(text: str, start: int, end: int) -> tuple[int, int]:
@@ -132,20 +150,21 @@ class Prefilter:
     def _number_windows(self, text: str, found: dict[tuple[int, int], set[str]]) -> None:
         for run in _NUMBER_RUN.finditer(text):
             number = run.group(2)
-            if len(number) < 2:
-                continue
             start = run.start(2)
+            # IBAN: two capitals (case-sensitive, as presidio matches it), then the check digits.
+            if self._iban and start >= 2 and "A" <= text[start - 2] <= "Z" and "A" <= text[start - 1] <= "Z":
+                found.setdefault(_line(text, start), set()).add(ent.IBAN_CODE)
+            if len(number) < 5:
+                continue
             digits = len(_NON_DIGIT.sub("", number))
-            types = []
-            if self._iban and digits >= 2 and _IBAN_COUNTRY.fullmatch(text, max(0, start - 2), start):
-                types.append(ent.IBAN_CODE)
-            if digits >= 5:
+            if self._phone and digits >= 5:
                 needed = _MIN_DIGITS_WITH_PLUS if run.group(1) else self._min_phone_digits
-                if self._phone and digits >= needed:
-                    types.append(ent.PHONE_NUMBER)
-                if self._card and digits >= 12 and _CARD.search(number):
-                    types.append(ent.CREDIT_CARD)
-                if self._ssn and digits >= 9 and _SSN.search(number):
-                    types.append(ent.US_SSN)
+                if digits >= needed:
+                    found.setdefault(_phone_span(text, run.start(), run.end()), set()).add(ent.PHONE_NUMBER)
+            types = []
+            if self._card and digits >= 12 and _CARD.search(number):
+                types.append(ent.CREDIT_CARD)
+            if self._ssn and digits >= 9 and _SSN.search(number):
+                types.append(ent.US_SSN)
             if types:
                 found.setdefault(_line(text, start), set()).update(types)
