@@ -68,6 +68,8 @@ class GopherRepetitionFilter(TextFilter):
             if (drop := _above(f"top_{n}gram_frac", ngrams.top_ngram_chars(n) / chars, frac_max)) is not None:
                 return drop
         for n, frac_max in self.dup_ngram_char_fracs:
+            if ngrams.repeated_ngram_chars_bound(n) / chars <= frac_max:
+                continue  # the exact count (a Python loop) cannot exceed the bound
             repeated = ngrams.duplicated_ngram_chars(n)
             if (drop := _above(f"dup_{n}gram_char_frac", repeated / chars, frac_max)) is not None:
                 return drop

@@ -184,20 +184,15 @@ def duplicates(items: Sequence[str]) -> tuple[int, int]:
 class NGrams:
     """Word n-grams of one document as 64-bit hashes, with their character lengths.
 
-    Each distinct word gets a random 64-bit value; an n-gram's hash folds its words' values with an odd
-    multiplier, so two different n-grams collide with probability about 2^-64 (exact up to that).
+    A word's value is Python's (SipHash) string hash; an n-gram's hash folds its words' values with an
+    odd multiplier, so two different n-grams collide with probability about 2^-64 (exact up to that).
     """
 
     _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
     def __init__(self, tokens: Sequence[str]) -> None:
-        vocabulary: dict[str, int] = {}
-        ids = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in tokens), np.int64, len(tokens))
-        word_values = np.random.default_rng(len(vocabulary)).integers(
-            0, np.iinfo(np.uint64).max, size=len(vocabulary), dtype=np.uint64, endpoint=True
-        )
-        self._values = word_values[ids]
-        lengths = np.fromiter((len(t) for t in tokens), np.int64, len(tokens))
+        self._values = np.fromiter(map(hash, tokens), np.int64, len(tokens)).view(np.uint64)
+        lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
         self._length_sums = np.concatenate(([0], np.cumsum(lengths)))
         self._hashes: dict[int, np.ndarray] = {1: self._values}
 
@@ -228,6 +223,16 @@ class NGrams:
         top = counts.max()
         position = first[counts == top].min()
         return int((self.chars(n)[position] + n - 1) * top)
+
+    def repeated_ngram_chars_bound(self, n: int) -> int:
+        """An upper bound of :meth:`duplicated_ngram_chars`, vectorized: the characters of every n-gram
+        that occurred before, ignoring the jumps."""
+        hashes = self.hashes(n)
+        if len(hashes) == 0:
+            return 0
+        _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        repeats = first[inverse] < np.arange(len(hashes))
+        return int(self.chars(n)[repeats].sum())
 
     def duplicated_ngram_chars(self, n: int) -> int:
         """Characters (words only) in n-grams that repeat an earlier one, scanning left to right and

@@ -82,3 +82,30 @@ def test_word_counts_agree_with_spacy_on_real_english(shared_data) -> None:
         ours += sum(not split.is_symbol(t) for t in split.words(text))
         theirs += sum(any(c.isalnum() for c in t.text) for t in nlp(text) if t.text.strip())
     assert abs(ours - theirs) / theirs < 0.03
+
+
+def _reference_duplicated_chars(tokens: list[str], n: int) -> int:
+    """The greedy scan over n-gram strings, written plainly, to check the hashed version against."""
+    seen: set[tuple[str, ...]] = set()
+    repeated = position = 0
+    while position < len(tokens) - n + 1:
+        gram = tuple(tokens[position : position + n])
+        if gram in seen:
+            repeated += sum(map(len, gram))
+            position += n
+        else:
+            seen.add(gram)
+            position += 1
+    return repeated
+
+
+def test_hashed_ngram_counts_equal_plain_string_counts(shared_data) -> None:
+    rows = [json.loads(line) for line in (shared_data / "text" / "clean_web_texts.dev.jsonl").open()]
+    texts = [r["text"] for r in rows[:40]] + ["a b c d e " * 50 + "x y", "one two three four five six " * 3]
+    for text in texts:
+        tokens = split.words(text)
+        ngrams = split.NGrams(tokens)
+        for n in range(5, 11):
+            exact = _reference_duplicated_chars(tokens, n)
+            assert ngrams.duplicated_ngram_chars(n) == exact
+            assert ngrams.repeated_ngram_chars_bound(n) >= exact
