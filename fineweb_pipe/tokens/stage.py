@@ -276,9 +276,9 @@ class Tokenize(GlobalStage):
             seed=self.seed, shards=shards, shard_tokens=self.shard_tokens)
         _remove_stale(out_dir, self.out_name, {s.file for s in shards})
         manifest.save(out_dir)
+        section.update(self._summary(manifest, results, prefixes, encoder))
         for done in ("encoded", "plan"):  # as large as the shard set itself, and of no use once it is complete
             shutil.rmtree(os.path.join(ctx.work_dir, done), ignore_errors=True)
-        section.update(self._summary(manifest, results, prefixes, encoder))
         ctx.add_section("tokens", section)
 
     def _train(self, ctx: GlobalContext, inputs: list[ShardRef], tokenizer_path: str) -> dict[str, Any]:
