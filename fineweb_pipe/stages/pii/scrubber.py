@@ -91,8 +91,8 @@ class PiiScrubber(Transform):
             return [], False
         found = [d for w in windows
                  for d in self._analyzer.analyze(text[w.start:w.end], w.entity_types, offset=w.start)]
-        kept = [d for d in found if keep_detection(d, text, self.keep_private_ips)]
-        return resolve_overlaps(kept), True
+        # Resolve first: a private IP that is kept still claims its span (no phone number inside it).
+        return [d for d in resolve_overlaps(found) if keep_detection(d, text, self.keep_private_ips)], True
 
     def process(self, batch: pa.Table) -> StageResult:
         texts = schema.text_column(batch).to_pylist()
