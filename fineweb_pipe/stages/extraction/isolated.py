@@ -6,12 +6,16 @@ survive the child dying, and go on with the next page in a fresh child. The chil
 fed through a pipe, so a call costs one pickled round trip (tens of microseconds for a 150 KB page)
 rather than a process start. It is started with ``spawn`` (no fork of a multithreaded worker) and dies
 with its parent: on garbage collection or interpreter exit through a finalizer, and if the parent is
-killed outright, by reading end-of-file on the pipe.
+killed outright, by reading end-of-file on the pipe or, if busy, through a watchdog thread that sees
+the parent gone.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -19,6 +23,7 @@ from typing import Any
 
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 _READY = "ready"
+_ORPHAN_CHECK_S = 1.0
 
 
 class CallTimedOut(Exception):
@@ -29,8 +34,16 @@ class CallFailed(Exception):
     """The call raised in the child, or the child died during it."""
 
 
-def _serve(conn: Connection, fn: Callable[[Any], Any], warmup: Any) -> None:
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """Child watchdog: a parent killed outright leaves a busy child running; end it within a second."""
+    while os.getppid() == parent_pid:
+        time.sleep(_ORPHAN_CHECK_S)
+    os._exit(1)
+
+
+def _serve(conn: Connection, fn: Callable[[Any], Any], warmup: Any, parent_pid: int) -> None:
     """Child main loop: answer each argument with ``(True, result)`` or ``(False, error text)``."""
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     if warmup is not None:
         fn(warmup)  # pay lazy initialisation before the first timed call
     conn.send(_READY)
@@ -106,7 +119,7 @@ class IsolatedFunction:
         if self._child is None:
             context = multiprocessing.get_context("spawn")
             parent_end, child_end = context.Pipe(duplex=True)
-            process = context.Process(target=_serve, args=(child_end, self.fn, self.warmup), daemon=True,
+            process = context.Process(target=_serve, args=(child_end, self.fn, self.warmup, os.getpid()), daemon=True,
                                       name="fineweb-pipe-isolated")
             process.start()
             child_end.close()  # the child holds the only other end: its death reads as EOF here

@@ -144,3 +144,45 @@ def test_real_warc_pages(shared_data: Path) -> None:
     lengths = [len(t) for t in result.kept.column("text").to_pylist()]
     assert sorted(lengths)[len(lengths) // 2] > 1000  # news articles: the median extract is a real article
     assert all(result.kept.column("title").to_pylist())
+
+
+PARENT = """
+import os, sys, time
+from fineweb_pipe.stages.extraction.extractor import HtmlExtractor
+sys.path.insert(0, {test_dir!r})
+from test_extractors import _MisbehavingExtractor, _batch
+stage = _MisbehavingExtractor(timeout_s=120)
+stage.setup()
+print(stage._extract._child[0].pid, flush=True)
+if {busy}:
+    stage.process(_batch(["<main>HANG-HERE</main>"]))  # the child sleeps in the page
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "busy"])
+def test_child_dies_when_the_parent_is_killed(busy: bool) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[3]
+    script = PARENT.format(test_dir=str(Path(__file__).parent), busy=busy)
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=repo, stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    time.sleep(0.5)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child_pid):
+        time.sleep(0.1)
+    assert not _alive(child_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
