@@ -1,4 +1,5 @@
-"""What a training run does: one config for the PyTorch and the JAX loop (plain data, no framework)."""
+"""What a training run does and the model it builds: one config for the PyTorch and the JAX code (plain
+data, no framework imports)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,17 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     resume: bool = True
     stop_at: int | None = None  # end this run early at this step (a time-limited job); the schedule spans `steps`
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int
+    seq_len: int = 256
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 256
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_head ({self.n_head})")

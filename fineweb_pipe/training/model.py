@@ -7,25 +7,12 @@ The defaults make a few-million-parameter model that trains on a CPU in minutes;
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-@dataclass(frozen=True)
-class GPTConfig:
-    vocab_size: int
-    seq_len: int = 256
-    n_layer: int = 4
-    n_head: int = 4
-    d_model: int = 256
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_head ({self.n_head})")
+from fineweb_pipe.training.config import GPTConfig
 
 
 class CausalSelfAttention(nn.Module):

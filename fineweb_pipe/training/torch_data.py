@@ -41,9 +41,13 @@ class TokenDataset(IterableDataset):
                 self._state = after
             yield batch
 
-    def loader(self, num_workers: int = 0, pin_memory: bool = False) -> Iterator[TorchBatch]:
-        """Iterate through a DataLoader with ``num_workers`` workers, keeping :meth:`state_dict` exact."""
-        data = DataLoader(self, batch_size=None, num_workers=num_workers, pin_memory=pin_memory)
+    def loader(self, num_workers: int = 0, pin_memory: bool = False,
+               multiprocessing_context: str | None = None) -> Iterator[TorchBatch]:
+        """Iterate through a DataLoader with ``num_workers`` workers, keeping :meth:`state_dict` exact.
+        ``multiprocessing_context="forkserver"`` avoids forking a process that runs threads (e.g. JAX)."""
+        context = multiprocessing_context if num_workers else None
+        data = DataLoader(self, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
+                          multiprocessing_context=context)
         for batch in data:
             epoch, index = (int(v) for v in batch.pop(STATE_KEY))
             self._state = WindowState(epoch, index)

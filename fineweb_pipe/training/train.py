@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from fineweb_pipe.training.batches import BatchConfig, BatchSource
-from fineweb_pipe.training.config import TrainConfig
+from fineweb_pipe.training.config import GPTConfig, TrainConfig
 from fineweb_pipe.training.metrics import MetricsLog, TrainResult
-from fineweb_pipe.training.model import GPT, GPTConfig
+from fineweb_pipe.training.model import GPT
 from fineweb_pipe.training.schedule import cosine_lr
 from fineweb_pipe.training.torch_data import TokenDataset
 from fineweb_pipe.writers.atomic import atomic_path

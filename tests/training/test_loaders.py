@@ -44,8 +44,13 @@ def test_pickled_source_carries_no_token_data(shard_set) -> None:
     assert np.array_equal(copy.read(copy.sampler.batch(0, 1))["inputs"], source.read(source.sampler.batch(0, 1))["inputs"])
 
 
+# Workers start from a fork server: pytest may have imported JAX, whose threads make a plain fork unsafe.
+WORKER_CONTEXT = "forkserver"
+
+
 def torch_batches(dataset: TokenDataset, count: int, num_workers: int) -> list[dict[str, np.ndarray]]:
-    return [{k: v.numpy() for k, v in b.items()} for b in itertools.islice(dataset.loader(num_workers), count)]
+    batches = dataset.loader(num_workers, multiprocessing_context=WORKER_CONTEXT)
+    return [{k: v.numpy() for k, v in b.items()} for b in itertools.islice(batches, count)]
 
 
 def assert_same(torch_side: list[dict[str, np.ndarray]], jax_side: list[dict[str, np.ndarray]]) -> None:
@@ -90,7 +95,7 @@ def test_two_ranks_never_see_the_same_window(shard_set) -> None:
         config = BatchConfig(folder, seq_len=24, batch_size=3, seed=7, rank=rank, world_size=2)
         dataset = TokenDataset(config, epochs=1)
         seen.append({tuple(p) for _, pos in dataset.source.sampler.batches(epochs=1) for p in pos.tolist()})
-        assert len(list(dataset.loader(num_workers=2))) == dataset.source.batches_per_epoch()
+        assert len(list(dataset.loader())) == dataset.source.batches_per_epoch()
     assert seen[0] and seen[1] and not seen[0] & seen[1]
 
 

@@ -6,10 +6,10 @@ import math
 import pytest
 
 torch = pytest.importorskip("torch")
-from fineweb_pipe.training.model import GPT, GPTConfig  # noqa: E402
-from fineweb_pipe.training.schedule import cosine_lr  # noqa: E402
-from fineweb_pipe.training.config import TrainConfig  # noqa: E402
+from fineweb_pipe.training.config import GPTConfig, TrainConfig  # noqa: E402
 from fineweb_pipe.training.metrics import METRICS  # noqa: E402
+from fineweb_pipe.training.model import GPT  # noqa: E402
+from fineweb_pipe.training.schedule import cosine_lr  # noqa: E402
 from fineweb_pipe.training.train import CHECKPOINT, train  # noqa: E402
 
 TINY = dict(batch_size=4, seq_len=32, n_layer=1, n_head=2, d_model=32, eval_batches=2, log_every=1, threads=1)
