@@ -23,7 +23,7 @@ class HtmlLength(Transform):
 
 
 class DropShortHtml(Filter):
-    def __init__(self, min_chars: int = 4000) -> None:
+    def __init__(self, min_chars: int = 2700) -> None:
         self.min_chars = min_chars
 
     def decide(self, batch: pa.Table) -> Sequence[Drop | None]:

@@ -26,7 +26,7 @@ from fineweb_pipe import schema
 from fineweb_pipe.readers.base import Reader
 from fineweb_pipe.stage import DROP_REASON, DROP_VALUE, Stage
 from fineweb_pipe.stats import KEPT_SAMPLES, SAMPLES_PER_REASON, Profile, ReaderCounts, StageCounts, sample_rows, text_bytes
-from fineweb_pipe.writers.atomic import write_parquet
+from fineweb_pipe.writers.atomic import write_arrow
 
 
 @dataclass(frozen=True)
@@ -108,14 +108,14 @@ def _sentinel(shard: str, chunk: int, seq: int, counts: ReaderCounts) -> pa.Tabl
 class PhaseDirs:
     """Where a streaming phase's workers put chunk parts before the driver commits whole shards."""
 
-    parts: str  # documents: parts/<shard>/<first seq>.parquet
-    removed_parts: str  # removed rows of keep_removed stages: removed_parts/<stage>/<shard>/<first seq>.parquet
+    parts: str  # documents: parts/<shard>/<first seq>.arrow
+    removed_parts: str  # removed rows of keep_removed stages: removed_parts/<stage>/<shard>/<first seq>.arrow
 
     def part_path(self, shard: str, first_seq: int) -> str:
-        return os.path.join(self.parts, shard, f"{first_seq:012d}.parquet")
+        return os.path.join(self.parts, shard, f"{first_seq:012d}.arrow")
 
     def removed_part_path(self, stage: str, shard: str, first_seq: int) -> str:
-        return os.path.join(self.removed_parts, stage, shard, f"{first_seq:012d}.parquet")
+        return os.path.join(self.removed_parts, stage, shard, f"{first_seq:012d}.arrow")
 
 
 class StageFailed(RuntimeError):
@@ -158,9 +158,14 @@ def split_parts(table: pa.Table) -> list[pa.Table]:
     """Rows grouped by (shard, chunk), in sequence order."""
     if table.num_rows == 0:
         return []
-    table = table.sort_by([(schema.SHARD, "ascending"), (schema.SEQ, "ascending")])
     shards = table.column(schema.SHARD).to_numpy(zero_copy_only=False)
     chunks = table.column(schema.CHUNK).to_numpy()
+    seqs = table.column(schema.SEQ).to_numpy()
+    in_order = (shards[1:] >= shards[:-1]).all() and ((shards[1:] != shards[:-1]) | (seqs[1:] > seqs[:-1])).all()
+    if not in_order:  # blocks arrive whole and in order from one reader; only a merge of several needs this
+        table = table.sort_by([(schema.SHARD, "ascending"), (schema.SEQ, "ascending")])
+        shards = table.column(schema.SHARD).to_numpy(zero_copy_only=False)
+        chunks = table.column(schema.CHUNK).to_numpy()
     breaks = np.flatnonzero((shards[1:] != shards[:-1]) | (chunks[1:] != chunks[:-1])) + 1
     bounds = [0, *breaks.tolist(), table.num_rows]
     return [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -192,7 +197,7 @@ def process_part(part: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> Ch
     result.after = after.to_json()
     result.kept_samples = sample_rows(batch, KEPT_SAMPLES)
     if batch.num_rows:
-        write_parquet(batch.drop_columns([schema.SHARD]), dirs.part_path(result.shard, result.first_seq))
+        write_arrow(batch.drop_columns([schema.SHARD]), dirs.part_path(result.shard, result.first_seq))
     return result
 
 
@@ -230,4 +235,4 @@ def _run_stage(stage: Stage, batch: pa.Table, result: ChunkResult, dirs: PhaseDi
 def _write_removed(stage: Stage, dropped: pa.Table, result: ChunkResult, dirs: PhaseDirs) -> None:
     # Written by the worker next to the document parts; the driver commits them with the shard.
     path = dirs.removed_part_path(stage.name, result.shard, result.first_seq)
-    write_parquet(dropped.drop_columns([schema.SHARD]), path)
+    write_arrow(dropped.drop_columns([schema.SHARD]), path)

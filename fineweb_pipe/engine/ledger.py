@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fineweb_pipe import schema
 from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs
 from fineweb_pipe.stage import Stage
 from fineweb_pipe.stats import KEPT_SAMPLES, Profile, ReaderCounts, StageCounts, merge_samples
-from fineweb_pipe.writers.atomic import write_json, write_parquet
+from fineweb_pipe.writers.atomic import read_arrow, write_json, write_parquet
 
 
 @dataclass
@@ -181,10 +180,10 @@ class PhaseLedger:
 
 def _merge_parts(folder: str) -> pa.Table:
     """The parts of a shard in sequence order, without engine columns; an empty table if none."""
-    paths = sorted(glob.glob(os.path.join(glob.escape(folder), "*.parquet")))
+    paths = sorted(glob.glob(os.path.join(glob.escape(folder), "*.arrow")))
     if not paths:
         return pa.table({schema.ID: pa.array([], pa.string())})
-    tables = [pq.read_table(p) for p in paths]
+    tables = [read_arrow(p) for p in paths]
     return schema.document_columns(pa.concat_tables(tables, promote_options="permissive"))
 
 

@@ -40,14 +40,14 @@ def test_outputs_and_stats(crawl: Path, tmp_path: Path) -> None:
     assert stages["drop_short_html"]["docs_out"] == docs
     assert stages["drop_short_html"]["docs_in"] == stages["keep_https_only"]["docs_out"]
     table = pq.read_table(tmp_path / "out" / "documents" / shards[0])
-    assert "__seq" not in table.column_names and min(table.column("html_chars").to_pylist()) >= 4000
+    assert "__seq" not in table.column_names and min(table.column("html_chars").to_pylist()) >= 2700
     offsets = table.column("source_offset").to_pylist()
     assert offsets == sorted(offsets)  # documents keep their order in the input
     removed = list((tmp_path / "out" / "removed" / "keep_https_only").glob("*/*.parquet"))
     assert {p.parent.name for p in removed} == {"http"}
     assert sum(pq.read_metadata(p).num_rows for p in removed) == stages["keep_https_only"]["dropped"]["not_https"]
     sample = stats["samples"]["removed"]["drop_short_html"]["short_html"][0]
-    assert sample["url"] and float(sample["value"]) < 4000
+    assert sample["url"] and float(sample["value"]) < 2700
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["stages"] == stats["stages"]
 
 
