@@ -10,9 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fineweb_pipe.pipeline import Pipeline
+from fineweb_pipe.report import write_report
+from fineweb_pipe.report.cli import add_commands as add_report_commands
+from fineweb_pipe.tokens.cli import add_commands as add_token_commands
 
-# Subpackages that bring their own commands (each exposes ``add_commands(subparsers)``).
-COMMAND_MODULES = ("fineweb_pipe.tokens.cli", "fineweb_pipe.training.cli", "fineweb_pipe.report.cli")
+# Subpackages that bring their own commands, each through ``add_commands(subparsers)``. Training's
+# imports torch only when its command runs, so it is added the same way.
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_token_commands, add_report_commands)
 
 
 def load_pipeline(path: str) -> Pipeline:
@@ -57,18 +61,9 @@ def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
         executor = RayExecutor(address=args.address, workers=args.workers)
     with executor:
         Runner(pipeline, args.input, args.output, executor, show_progress=not args.quiet).run()
-    if not args.no_report:
-        _write_report(args.output)
+    if not args.no_report and "://" not in args.output:
+        print(f"report: {write_report(args.output)}", file=sys.stderr)
     return 0
-
-
-def _write_report(output: str) -> None:
-    try:
-        from fineweb_pipe.report import write_report
-    except ImportError:
-        return
-    path = write_report(output)
-    print(f"report: {path}", file=sys.stderr)
 
 
 def main_for_pipeline(pipeline: Pipeline, argv: Sequence[str] | None = None) -> int:
@@ -111,20 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=_cmd_sample)
 
-    for module_name in COMMAND_MODULES:
-        _add_module_commands(module_name, sub)
+    for add_commands in COMMANDS:
+        add_commands(sub)
     return parser
-
-
-def _add_module_commands(module_name: str, sub: argparse._SubParsersAction) -> None:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return  # that part of the package is not there (yet)
-        raise
-    add: Callable[[argparse._SubParsersAction], None] = module.add_commands
-    add(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
