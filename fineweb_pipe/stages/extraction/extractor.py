@@ -26,7 +26,8 @@ class HtmlExtractor(Stage):
     """Base of the extraction stages. Subclasses give the extraction function.
 
     With ``timeout_s`` set (default 1 s, FineWeb's), pages are extracted in a persistent child process
-    (:class:`IsolatedFunction`) and a page that runs past the limit or kills the extractor is dropped
+    (:class:`IsolatedFunction`; the limit is CPU time, so machine load does not change which pages are
+    cut, and 5x that in wall time) and a page that runs past the limit or kills the extractor is dropped
     (``extraction_timeout``, ``extraction_crash``) and counted, and the next page gets a fresh child.
     ``timeout_s=None`` extracts in the worker itself (no IPC, no protection against hangs). A page whose
     extraction is blank is dropped as ``extraction_empty``. The ``html`` column is removed.

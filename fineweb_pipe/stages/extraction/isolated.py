@@ -8,6 +8,10 @@ rather than a process start. It is started with ``spawn`` (no fork of a multithr
 with its parent: on garbage collection or interpreter exit through a finalizer, and if the parent is
 killed outright, by reading end-of-file on the pipe or, if busy, through a watchdog thread that sees
 the parent gone.
+
+The limit is on the child's CPU time, so that a busy machine (other work on the same cores) does not
+change which pages are cut; a call that blocks without computing is cut after ``wall_factor`` times the
+limit in wall-clock time.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import threading
 import time
 import weakref
+from pathlib import Path
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -24,6 +29,8 @@ from typing import Any
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 _READY = "ready"
 _ORPHAN_CHECK_S = 1.0
+DEFAULT_WALL_FACTOR = 5.0
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class CallTimedOut(Exception):
@@ -46,17 +53,26 @@ def _serve(conn: Connection, fn: Callable[[Any], Any], warmup: Any, parent_pid: 
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     if warmup is not None:
         fn(warmup)  # pay lazy initialisation before the first timed call
-    conn.send(_READY)
+    conn.send((_READY, time.process_time()))
     while True:
         try:
             arg = conn.recv()
         except (EOFError, OSError):  # the parent closed the pipe or died
             return
         try:
-            reply = (True, fn(arg))
+            ok, value = True, fn(arg)
         except Exception as exc:  # the parent counts it and moves on
-            reply = (False, f"{type(exc).__name__}: {exc}"[:500])
-        conn.send(reply)
+            ok, value = False, f"{type(exc).__name__}: {exc}"[:500]
+        conn.send((ok, value, time.process_time()))  # CPU used so far: the next call's starting point
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux ``/proc``); None where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
@@ -67,7 +83,8 @@ def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> Non
 
 
 class IsolatedFunction:
-    """``fn(arg)`` evaluated in a child process, at most ``timeout_s`` seconds per call.
+    """``fn(arg)`` evaluated in a child process, at most ``timeout_s`` CPU seconds per call (and
+    ``wall_factor`` times that in wall-clock time).
 
     ``fn`` must pickle (a module-level function, or a ``functools.partial`` of one). ``warmup``, if not
     None, is passed to ``fn`` once when a child starts, outside the time limit. ``restarts`` counts the
@@ -75,15 +92,17 @@ class IsolatedFunction:
     """
 
     def __init__(self, fn: Callable[[Any], Any], timeout_s: float, warmup: Any = None,
-                 startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S) -> None:
+                 wall_factor: float = DEFAULT_WALL_FACTOR, startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S) -> None:
         self.fn = fn
         self.timeout_s = timeout_s
+        self.wall_factor = wall_factor
         self.warmup = warmup
         self.startup_timeout_s = startup_timeout_s
         self.restarts = 0
         self._child: tuple[multiprocessing.process.BaseProcess, Connection] | None = None
         self._finalizer: weakref.finalize | None = None
         self._started = 0
+        self._child_cpu = 0.0  # the child's CPU seconds when it last answered
 
     def __call__(self, arg: Any) -> Any:
         conn = self._connection()
@@ -94,11 +113,9 @@ class IsolatedFunction:
             self._discard()
             conn = self._connection()
             conn.send(arg)
-        if not conn.poll(self.timeout_s):
-            self._discard()
-            raise CallTimedOut(f"no answer within {self.timeout_s} s; child killed")
+        self._wait(conn)
         try:
-            ok, value = conn.recv()
+            ok, value, self._child_cpu = conn.recv()
         except (EOFError, OSError):
             process = self._child[0] if self._child else None
             self._discard()
@@ -107,6 +124,20 @@ class IsolatedFunction:
         if not ok:
             raise CallFailed(value)
         return value
+
+    def _wait(self, conn: Connection) -> None:
+        """Return when an answer is ready; kill the child and raise when the call is over its limit."""
+        started = time.monotonic()
+        wait = self.timeout_s
+        while not conn.poll(wait):
+            wall = time.monotonic() - started
+            cpu_now = _cpu_seconds(self._child[0].pid) if self._child else None
+            used = wall if cpu_now is None else cpu_now - self._child_cpu
+            if used >= self.timeout_s or wall >= self.timeout_s * self.wall_factor:
+                self._discard()
+                raise CallTimedOut(f"over the {self.timeout_s} s limit ({used:.2f} s CPU, {wall:.2f} s wall); "
+                                   "child killed")
+            wait = max(self.timeout_s - used, 0.02)
 
     def start(self) -> None:
         """Start the child now (otherwise the first call does)."""
@@ -126,7 +157,10 @@ class IsolatedFunction:
             self._child = (process, parent_end)
             self._finalizer = weakref.finalize(self, _stop, process, parent_end)
             try:
-                ready = parent_end.poll(self.startup_timeout_s) and parent_end.recv() == _READY
+                ready = parent_end.poll(self.startup_timeout_s)
+                if ready:
+                    message, self._child_cpu = parent_end.recv()
+                    ready = message == _READY
             except (EOFError, OSError):  # it died starting: its traceback is on stderr
                 ready = False
             if not ready:

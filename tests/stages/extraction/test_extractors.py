@@ -73,6 +73,8 @@ def _misbehaving_extract(html: str) -> tuple[str, str | None]:
     """Hangs, dies or raises on marker pages; extracts the others with resiliparse."""
     if "HANG-HERE" in html:
         time.sleep(60)
+    while "SPIN-HERE" in html:
+        pass
     if "DIE-HERE" in html:
         os._exit(3)
     if "RAISE-HERE" in html:
@@ -89,18 +91,18 @@ def test_hanging_or_crashing_page_is_killed_counted_and_skipped() -> None:
     stage = _MisbehavingExtractor(timeout_s=0.5)
     stage.setup()
     pages = [PAGE, PAGE.replace("<main>", "<main>HANG-HERE"), PAGE, PAGE.replace("<main>", "<main>DIE-HERE"),
-             PAGE, PAGE.replace("<main>", "<main>RAISE-HERE"), PAGE]
+             PAGE, PAGE.replace("<main>", "<main>RAISE-HERE"), PAGE, PAGE.replace("<main>", "<main>SPIN-HERE"), PAGE]
     started = time.monotonic()
     result = stage.process(_batch(pages))
     assert time.monotonic() - started < 30  # the hang was cut short, not waited out
     stage.close()
-    assert result.kept.column("id").to_pylist() == ["doc0", "doc2", "doc4", "doc6"]
-    assert result.dropped.column("id").to_pylist() == ["doc1", "doc3", "doc5"]
+    assert result.kept.column("id").to_pylist() == ["doc0", "doc2", "doc4", "doc6", "doc8"]
+    assert result.dropped.column("id").to_pylist() == ["doc1", "doc3", "doc5", "doc7"]
     reasons = result.dropped.column("drop_reason").to_pylist()
-    assert reasons == ["extraction_timeout", "extraction_crash", "extraction_crash"]
+    assert reasons == ["extraction_timeout", "extraction_crash", "extraction_crash", "extraction_timeout"]
     values = result.dropped.column("drop_value").to_pylist()
     assert "exit code 3" in values[1] and values[2] == "ValueError: bad page"
-    assert result.counters == {"extraction_timeouts": 1, "extraction_crashes": 2, "extractor_restarts": 2}
+    assert result.counters == {"extraction_timeouts": 2, "extraction_crashes": 2, "extractor_restarts": 3}
 
 
 def test_in_process_mode_reports_exceptions_as_crashes() -> None:
