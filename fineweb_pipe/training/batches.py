@@ -81,19 +81,26 @@ class BatchSource:
             self._starts = [read_index(os.path.join(self.config.folder, s.index)) for s in self.shards]
         return self._tokens, self._starts
 
-    def read(self, positions: np.ndarray) -> Batch:
-        """The batch of windows at ``positions`` ((batch, 2) of shard, offset)."""
-        tokens, starts = self._open()
+    def read_windows(self, positions: np.ndarray) -> np.ndarray:
+        """The windows at ``positions`` ((batch, 2) of shard, offset): (batch, seq_len + 1) tokens."""
+        tokens, _ = self._open()
         span = self.config.seq_len + 1
         windows = np.empty((len(positions), span), dtype=self.dtype)
         for row, (shard, offset) in enumerate(positions):
             windows[row] = tokens[shard][offset : offset + span]
+        return windows
+
+    def read(self, positions: np.ndarray) -> Batch:
+        """The batch at ``positions``; ``inputs`` and ``targets`` are views of one windows array."""
+        windows = self.read_windows(positions)
         batch = {"inputs": windows[:, :-1], "targets": windows[:, 1:]}
         if self.config.document_starts:
-            batch["document_starts"] = self._document_starts(starts, positions)
+            batch["document_starts"] = self.document_starts(positions)
         return batch
 
-    def _document_starts(self, starts: list[np.ndarray], positions: np.ndarray) -> np.ndarray:
+    def document_starts(self, positions: np.ndarray) -> np.ndarray:
+        """(batch, seq_len) bool: True where an input token is the first of a document."""
+        _, starts = self._open()
         mask = np.zeros((len(positions), self.config.seq_len), dtype=bool)
         for row, (shard, offset) in enumerate(positions):
             index = starts[shard]
@@ -101,9 +108,15 @@ class BatchSource:
             mask[row, np.asarray(index[lo:hi]) - offset] = True
         return mask
 
+    def position_batches(
+        self, state: WindowState = WindowState(), worker: int = 0, num_workers: int = 1, epochs: int | None = None
+    ) -> Iterator[tuple[WindowState, np.ndarray]]:
+        """Window positions from ``state`` on, each with the state after it (``WindowSampler.batches``)."""
+        return self.sampler.batches(state, worker, num_workers, epochs)
+
     def batches(
         self, state: WindowState = WindowState(), worker: int = 0, num_workers: int = 1, epochs: int | None = None
     ) -> Iterator[tuple[WindowState, Batch]]:
         """Batches from ``state`` on, each with the state after it (see ``WindowSampler.batches``)."""
-        for after, positions in self.sampler.batches(state, worker, num_workers, epochs):
+        for after, positions in self.position_batches(state, worker, num_workers, epochs):
             yield after, self.read(positions)

@@ -11,6 +11,7 @@ were never handed out do not count).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from fineweb_pipe.training.batches import BatchConfig, BatchSource
 from fineweb_pipe.training.windows import WindowState
 
 STATE_KEY = "state"
-TorchBatch = dict[str, torch.Tensor]
+TorchBatch = dict[str, Any]  # tensors, and the position tuple under STATE_KEY until loader() takes it
 
 
 class TokenDataset(IterableDataset):
@@ -34,9 +35,13 @@ class TokenDataset(IterableDataset):
     def __iter__(self) -> Iterator[TorchBatch]:
         worker = get_worker_info()
         worker_id, num_workers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
-        for after, arrays in self.source.batches(self._state, worker_id, num_workers, self.epochs):
-            batch = {name: torch.from_numpy(array) for name, array in arrays.items()}
-            batch[STATE_KEY] = torch.tensor([after.epoch, after.batch], dtype=torch.int64)
+        for after, positions in self.source.position_batches(self._state, worker_id, num_workers, self.epochs):
+            # inputs and targets view one tensor, so a worker ships one shared-memory block per batch.
+            windows = torch.from_numpy(self.source.read_windows(positions))
+            batch = {"inputs": windows[:, :-1], "targets": windows[:, 1:]}
+            if self.source.config.document_starts:
+                batch["document_starts"] = torch.from_numpy(self.source.document_starts(positions))
+            batch[STATE_KEY] = (after.epoch, after.batch)  # plain ints: no tensor to share
             if worker is None:
                 self._state = after
             yield batch
@@ -49,7 +54,7 @@ class TokenDataset(IterableDataset):
         data = DataLoader(self, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
                           multiprocessing_context=context)
         for batch in data:
-            epoch, index = (int(v) for v in batch.pop(STATE_KEY))
+            epoch, index = batch.pop(STATE_KEY)
             self._state = WindowState(epoch, index)
             yield batch
 

@@ -104,9 +104,9 @@ def test_a_folder_without_manifest_says_so(tmp_path) -> None:
         BatchSource(BatchConfig(str(tmp_path)))
 
 
-def test_numpy_layers_import_neither_torch_nor_jax() -> None:
+def test_numpy_layers_and_cli_import_neither_torch_nor_jax() -> None:
     code = (
-        "import sys, fineweb_pipe.training, fineweb_pipe.training.batches, fineweb_pipe.training.jax_data;"
+        "import sys, fineweb_pipe.training.batches, fineweb_pipe.training.jax_data, fineweb_pipe.training.cli;"
         "print(sorted(m for m in ('torch', 'jax') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
