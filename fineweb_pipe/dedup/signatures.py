@@ -152,6 +152,22 @@ def _shingle_hashes(words: np.ndarray, doc_of_word: np.ndarray, num_docs: int, n
     return fmix64(np.concatenate(hashes)[order]), doc_idx[order]
 
 
+def shingle_sets(texts: Sequence[str | None], params: MinHashParams = MinHashParams()) -> list[np.ndarray]:
+    """Each text's distinct shingle hashes (sorted uint64): exact Jaccard similarity up to 64-bit
+    collisions, for evaluation and ground truth."""
+    normalized = normalize_batch(texts, params.normalize)
+    words, doc_of_word = _word_hashes(np.frombuffer(normalized, dtype=np.uint8))
+    hashes, doc_of_shingle = _shingle_hashes(words, doc_of_word, len(texts), params.ngram)
+    bounds = np.searchsorted(doc_of_shingle, np.arange(len(texts) + 1))
+    return [np.unique(hashes[bounds[i] : bounds[i + 1]]) for i in range(len(texts))]
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sets from :func:`shingle_sets` (0 when both are empty)."""
+    union = len(np.union1d(a, b))
+    return len(np.intersect1d(a, b, assume_unique=True)) / union if union else 0.0
+
+
 class MinHasher:
     """Computes signatures for batches of texts. Plain parameters; permutations built on first use."""
 
