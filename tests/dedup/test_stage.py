@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fineweb_pipe.dedup import MinHashDedup
+from fineweb_pipe.engine.context import PhaseContext
+from fineweb_pipe.stage import ShardRef
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    corpus_module = _load("dedup_corpus")
+    out = tmp_path_factory.mktemp("corpus")
+    return corpus_module.generate(out, 3000, dup_fraction=0.25, seed=1, shard_size=1000,
+                                  real_texts=corpus_module.load_real_texts(shared_data))
+
+
+def _run(corpus: Path, run_dir: Path, stage: MinHashDedup, workers: int = 1) -> PhaseContext:
+    bench = _load("bench_dedup")
+    return bench.run_stage(corpus, run_dir, stage, workers)
+
+
+def _clusters(ctx: PhaseContext, name: str) -> dict[str, int]:
+    return _load("bench_dedup").clusters_of(ctx, name)
+
+
+@pytest.mark.slow
+def test_recall_precision_and_same_result_with_two_workers_and_distributed_components(
+        corpus: Path, tmp_path: Path) -> None:
+    bench = _load("bench_dedup")
+    one = _run(corpus, tmp_path / "one", MinHashDedup())
+    clusters = _clusters(one, "min_hash_dedup")
+    scores = bench.evaluate(corpus, clusters)
+    assert scores["recall_j>=0.85"] >= 0.95 and scores["precision"] >= 0.99
+    # Two workers, the large-star/small-star rounds and several partitions: the same clusters.
+    two = _run(corpus, tmp_path / "two", MinHashDedup(single_node_max_edges=0, docs_per_partition=700), workers=2)
+    assert _clusters(two, "min_hash_dedup") == clusters
+    assert two.sections["dedup"]["components"]["algorithm"] == "large_star_small_star"
+    assert two.total().to_json() == {**one.total().to_json(), "cpu_s": two.total().to_json()["cpu_s"]}
+
+
+def test_outputs_removed_rows_stats_and_resume(corpus: Path, tmp_path: Path) -> None:
+    stage = MinHashDedup()
+    ctx = _run(corpus, tmp_path, stage)
+    section = ctx.sections["dedup"]
+    total = ctx.total()
+    assert total.docs_in == 3000 and total.dropped["near_duplicate"] == section["removed"] > 0
+    assert total.docs_out == 3000 - section["removed"]
+    assert sum(int(k) * n for k, n in section["cluster_sizes"].items()) == section["docs_in_clusters"]
+    example = section["examples"][0]
+    assert example["members"][0]["kept"] and all(len(m["text"]) <= 600 for m in example["members"])
+    kept = pa.concat_tables([pq.read_table(ctx.output_path(r.shard)) for r in ctx.inputs])
+    removed = pa.concat_tables([pq.read_table(f) for f in glob.glob(str(tmp_path / "removed" / stage.name / "*"))])
+    assert set(removed["drop_reason"].to_pylist()) == {"near_duplicate"}
+    assert set(removed["duplicate_of"].to_pylist()) <= set(kept["id"].to_pylist())
+    assert {"url", "dedup_cluster_id", "dedup_cluster_size"} <= set(kept.column_names)
+    # A resume finds every round done and writes the same outputs.
+    before = {r.shard: os.path.getmtime(ctx.output_path(r.shard)) for r in ctx.inputs}
+    again = PhaseContext.local(stage.name, ctx.inputs, str(tmp_path))
+    stage.run(again)
+    assert again.sections["dedup"]["removed"] == section["removed"]
+    assert before == {r.shard: os.path.getmtime(ctx.output_path(r.shard)) for r in ctx.inputs}
+
+
+def test_a_later_crawl_is_deduplicated_against_a_saved_index(corpus: Path, tmp_path: Path) -> None:
+    shards = sorted(glob.glob(str(corpus / "docs" / "*.parquet")))
+    index_dir = str(tmp_path / "index")
+    first = PhaseContext.local("dedup", [ShardRef("a", shards[0])], str(tmp_path / "first"))
+    MinHashDedup(save_index=index_dir).run(first)
+    survivors = pq.read_table(first.output_path("a"), columns=["id"])["id"].to_pylist()
+    # The "later crawl" re-crawled the first shard: every survivor is now a duplicate of the index.
+    later = PhaseContext.local("dedup", [ShardRef("b", shards[0])], str(tmp_path / "later"))
+    MinHashDedup(reference_index=index_dir).run(later)
+    assert pq.read_table(later.output_path("b")).num_rows <= first.total().docs_out - len(survivors) + 5
+    removed = pq.read_table(str(tmp_path / "later" / "removed" / "min_hash_dedup" / "b.parquet"))
+    assert set(removed["duplicate_of"].to_pylist()) <= set(survivors)
