@@ -167,7 +167,7 @@ class PhaseLedger:
                 for value in sorted({v for v in table.column(partition).to_pylist()}, key=str):
                     rows = table.filter(pa.compute.equal(table.column(partition), value)) if value is not None \
                         else table.filter(pa.compute.is_null(table.column(partition)))
-                    folder = _safe_name(str(value))
+                    folder = _safe_name(str(value)) if value is not None else "unknown"
                     write_parquet(rows, os.path.join(self.removed_dir, stage.name, folder, f"{shard}.parquet"))
             else:
                 write_parquet(table, os.path.join(self.removed_dir, stage.name, f"{shard}.parquet"))

@@ -35,7 +35,7 @@ from fineweb_pipe.pipeline import Phase, Pipeline
 from fineweb_pipe.readers import READERS, ParquetReader, reader_for
 from fineweb_pipe.readers.files import expand_inputs, shard_id
 from fineweb_pipe.stage import Filter, ShardRef, Stage, Transform
-from fineweb_pipe.stats import Profile, StageCounts
+from fineweb_pipe.stats import Profile, StageCounts, text_bytes
 from fineweb_pipe.writers.atomic import write_json
 
 STATS_FORMAT = 1
@@ -162,9 +162,13 @@ class Runner:
         sections: dict[str, Any] = {}
         for phase, outcome in zip(self.pipeline.phases, outcomes):
             if phase.global_stage is not None:
-                assert outcome.global_counts is not None
+                counts = outcome.global_counts
+                assert counts is not None
+                # Global stages count documents; their bytes follow from what they read and wrote.
+                counts.bytes_in = stages[-1]["bytes_out"] if stages else 0
+                counts.bytes_out = self._output_bytes(phase) if phase.global_stage.passes_documents else counts.bytes_in
                 stages.append({"name": phase.global_stage.name, "kind": "global", "phase": phase.index,
-                               **outcome.global_counts.to_json()})
+                               **counts.to_json()})
                 sections.update(outcome.sections)
                 continue
             for stage in phase.stages:
@@ -195,6 +199,12 @@ class Runner:
             "errors": first.reader.error_list,
             "sections": sections,
         }
+
+    def _output_bytes(self, phase: Phase) -> int:
+        folder = self._phase_output_dir(phase)
+        return sum(text_bytes(pq.read_table(os.path.join(folder, name), columns=[schema.TEXT]))
+                   for name in sorted(os.listdir(folder))
+                   if schema.TEXT in pq.read_schema(os.path.join(folder, name)).names)
 
     def _profile_documents(self) -> Profile:
         profile = Profile()
