@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from engine_support import output_digest
 
-from fineweb_pipe.sample import write_sample_warc
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 ENTRY = Path(__file__).with_name("run_test_pipeline.py")
@@ -30,14 +29,6 @@ def run_entry(args: list[str], env: dict[str, str] | None = None) -> None:
     result = subprocess.run([sys.executable, str(ENTRY), *args], capture_output=True, text=True,
                             env={**os.environ, **(env or {})}, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-
-
-@pytest.fixture(scope="module")
-def crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("crawl")
-    for seed in range(4):
-        write_sample_warc(str(folder / f"part-{seed}.warc.gz"), pages=50, seed=seed)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,6 @@ from engine_support import CrashAfter, make_pipeline, output_digest
 
 from fineweb_pipe.engine.local import LocalExecutor
 from fineweb_pipe.engine.runner import Runner
-from fineweb_pipe.sample import write_sample_warc
-
-
-@pytest.fixture(scope="module")
-def crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("crawl")
-    for seed in range(3):
-        write_sample_warc(str(folder / f"part-{seed}.warc.gz"), pages=60, seed=seed)
-    return folder
 
 
 def run_local(crawl: Path, output: Path, pipeline=None) -> dict:
