@@ -9,6 +9,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fineweb_pipe.engine.base import Executor
+from fineweb_pipe.engine.local import LocalExecutor
+from fineweb_pipe.engine.runner import Runner, output_folder
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.report import write_report
 from fineweb_pipe.report.cli import add_commands as add_report_commands
@@ -39,7 +42,8 @@ def load_pipeline(path: str) -> Pipeline:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", "-i", nargs="+", required=True,
                         help="input files, folders or globs; local paths or URIs (s3://bucket/crawl/*.warc.gz)")
-    parser.add_argument("--output", "-o", required=True, help="output folder (a rerun into it resumes)")
+    parser.add_argument("--output", "-o", required=True, type=_output_folder,
+                        help="output folder, a file system path (a rerun into it resumes)")
     parser.add_argument("--engine", choices=("ray", "local"), default="ray",
                         help="ray (default): Ray Data, embedded or on a cluster; local: in-process, for debugging")
     parser.add_argument("--address", default=None,
@@ -49,21 +53,25 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
+def _output_folder(path: str) -> str:
+    try:
+        return output_folder(path)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
     """Run ``pipeline`` as the parsed ``args`` say; used by ``fineweb-pipe run`` and by pipeline files."""
-    from fineweb_pipe.engine.runner import Runner
-
+    executor: Executor
     if args.engine == "local":
-        from fineweb_pipe.engine.local import LocalExecutor
-
         executor = LocalExecutor()
     else:
-        from fineweb_pipe.engine.ray_executor import RayExecutor
+        from fineweb_pipe.engine.ray_executor import RayExecutor  # imports Ray: only when it is used
 
         executor = RayExecutor(address=args.address, workers=args.workers)
     with executor:
         Runner(pipeline, args.input, args.output, executor, show_progress=not args.quiet).run()
-    if not args.no_report and "://" not in args.output:
+    if not args.no_report:
         print(f"report: {write_report(args.output)}", file=sys.stderr)
     return 0
 

@@ -50,13 +50,21 @@ class _PhaseOutcome:
     wall_s: float = 0.0
 
 
+def output_folder(path: str) -> str:
+    """The absolute output folder; an object-store URI is refused (parts and commits use file APIs)."""
+    if "://" in path:
+        raise ValueError(f"output {path!r}: give a file system path that every node sees (NFS, Lustre, "
+                         "or a bucket mounted with mountpoint-s3); object-store URIs work for inputs only")
+    return os.path.abspath(path)
+
+
 class Runner:
     """Runs ``pipeline`` over ``inputs`` into ``output`` with ``executor``."""
 
     def __init__(self, pipeline: Pipeline, inputs: Sequence[str], output: str, executor: Executor,
                  show_progress: bool = True) -> None:
         self.pipeline = pipeline
-        self.output = os.path.abspath(output) if "://" not in output else output
+        self.output = output_folder(output)
         self.executor = executor
         patterns = pipeline.reader.patterns if pipeline.reader else tuple(p for cls in READERS for p in cls.patterns)
         self.files = expand_inputs(inputs, patterns)
