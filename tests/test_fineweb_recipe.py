@@ -1,0 +1,62 @@
+"""The FineWeb recipe end to end through the CLI, on the project's own sample crawl (in-process engine)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from fineweb_pipe.cli import main
+from fineweb_pipe.tokens import validate
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parent.parent
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("recipe")
+    assert main(["sample", "--output", str(work / "in" / "crawl.warc.gz"), "--pages", "160", "--seed", "3"]) == 0
+    assert main(["run", str(REPO / "pipelines" / "fineweb.py"), "--input", str(work / "in"),
+                 "--output", str(work / "out"), "--engine", "local", "--quiet"]) == 0
+    return work / "out"
+
+
+def test_every_step_did_its_part(run: Path) -> None:
+    stats = json.loads((run / "stats.json").read_text())
+    steps = {s["name"]: s for s in stats["stages"]}
+    assert list(steps) == ["url_filter", "trafilatura_extractor", "language_filter", "gopher_repetition_filter",
+                           "gopher_quality_filter", "c4_quality_filter", "fine_web_quality_filter",
+                           "min_hash_dedup", "pii_scrubber", "tokenize"]
+    assert stats["reader"]["documents"] == 160
+    previous = 160
+    for step in stats["stages"]:  # a funnel: each step takes what the one before left
+        assert step["docs_in"] == previous and step["docs_out"] <= step["docs_in"]
+        assert step["docs_in"] - step["docs_out"] == sum(step["dropped"].values()), step["name"]
+        previous = step["docs_out"]
+    for name in ("url_filter", "language_filter", "gopher_repetition_filter", "min_hash_dedup"):
+        assert steps[name]["docs_out"] < steps[name]["docs_in"], f"{name} removed nothing from the sample crawl"
+    assert steps["pii_scrubber"]["counters"].get("pii_EMAIL_ADDRESS", 0) > 0
+
+
+def test_documents_languages_and_pii(run: Path) -> None:
+    table = pq.read_table(next((run / "documents").glob("*.parquet")))
+    assert set(table.column("language").to_pylist()) == {"en"}
+    emails = {m for text in table.column("text").to_pylist() for m in EMAIL.findall(text)}
+    assert emails <= {"email@example.com", "firstname.lastname@example.org"}
+    assert not any(re.search(r"(spam|casino|porn|viagra)", url) for url in table.column("url").to_pylist())
+    removed_languages = {p.name for p in (run / "removed" / "language_filter").iterdir()}
+    assert {"de", "fr", "es", "ja"} <= removed_languages
+
+
+def test_token_shards_and_report(run: Path) -> None:
+    assert validate(str(run / "tokens"), check_hashes=True) == []
+    manifest = json.loads((run / "tokens" / "manifest.json").read_text())
+    stats = json.loads((run / "stats.json").read_text())
+    assert sum(s["documents"] for s in manifest["shards"]) == stats["stages"][-1]["docs_out"]
+    html = (run / "report.html").read_text()
+    assert "Funnel" in html and "min_hash_dedup" in html
