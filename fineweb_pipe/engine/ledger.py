@@ -142,9 +142,6 @@ class PhaseLedger:
         del self._progress[result.shard]
         return result.shard
 
-    def unfinished(self) -> list[str]:
-        return sorted(self._progress)
-
     def _commit(self, shard: str, progress: _ShardProgress) -> None:
         stats = ShardStats()
         for first_seq in sorted(progress.results):

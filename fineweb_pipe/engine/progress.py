@@ -45,7 +45,7 @@ class Progress:
 
     def finish(self, stats: dict[str, Any]) -> None:
         run = stats["run"]
-        kept = next((s["docs_out"] for s in reversed(stats["stages"]) if s["kind"] != "global" or s["docs_out"]), 0)
+        kept = stats["stages"][-1]["docs_out"] if stats["stages"] else stats["reader"]["documents"]
         self._print(f"done in {run['wall_s']:.1f}s: {stats['reader']['documents']:,} documents read, "
                     f"{kept:,} kept -> {run['output']}", final=True)
 

@@ -125,9 +125,9 @@ class Runner:
             self.progress.chunk(result)
             if ledger.add(result):
                 self.progress.shard_done()
-        missing = ledger.unfinished() + [s.shard for s in todo if s.shard not in ledger.committed]
+        missing = [s.shard for s in todo if s.shard not in ledger.committed]
         if missing:
-            raise RuntimeError(f"phase {phase.name}: shards {sorted(set(missing))[:5]} did not complete; "
+            raise RuntimeError(f"phase {phase.name}: {len(missing)} shards did not complete (e.g. {missing[:3]}); "
                                "rerun the same command to resume")
         outcome = _PhaseOutcome(shards=shards)
         for shard in shards:
