@@ -6,6 +6,7 @@ import codecs
 import re
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
 
@@ -103,21 +104,59 @@ def is_html(mime_type: str, body: bytes) -> bool:
     return mime_type in GENERIC_TYPES and looks_like_html(body)
 
 
-def decode_html(body: bytes, declared: str | None) -> tuple[str, str]:
-    """Decode HTML bytes: the HTTP charset if it decodes cleanly, else ``<meta charset>``, else detection.
+class Decoded(NamedTuple):
+    text: str
+    charset: str  # the Python codec name used
+    problem: str | None  # "charset_mismatch" or "invalid_bytes" when the bytes did not match a charset
 
-    Returns the text and the Python codec name of the charset used. A declared charset that fails to decode
-    (servers lie) falls through to the meta tag and detection instead of producing mojibake.
+
+_SINGLE_BYTE = frozenset({"cp1252", "iso8859-1", "iso8859-15", "latin-1"})
+# A page labelled with a charset, but with more than this share of its non-ASCII bytes undecodable in
+# it, is in another charset; below it, the label is right and a few bytes are damaged.
+_DAMAGED_SHARE = 0.05
+
+
+def decode_html(body: bytes, declared: str | None) -> Decoded:
+    """Decode HTML bytes: the HTTP charset if it fits the bytes, else ``<meta charset>``, else detection.
+
+    Servers lie about charsets, and pages hold damaged bytes; both are told apart and reported in
+    ``problem`` so the reader can count them:
+    - a declared charset under which most non-ASCII bytes fail to decode (a Shift_JIS page sent as
+      UTF-8), or a single-byte charset on bytes that are valid UTF-8 with non-ASCII characters (UTF-8
+      sent as ISO-8859-1, which would decode to mojibake), is replaced by the right one:
+      ``charset_mismatch``;
+    - a few undecodable sequences in a page that is otherwise in its declared charset (invalid UTF-8,
+      an encoded lone surrogate) become U+FFFD: ``invalid_bytes``.
+    The text never holds lone surrogates (Arrow and Parquet need valid UTF-8).
     """
-    if declared:
-        name = _codec(map_encoding_to_html5(declared))
-        if name:
-            try:
-                return body.decode(name).removeprefix("\ufeff"), name
-            except UnicodeDecodeError:
-                pass
-    name = _codec(detect_encoding(body, from_html_meta=True)) or "utf-8"
-    return bytes_to_str(body, name, errors="replace"), name
+    name = _codec(map_encoding_to_html5(declared)) if declared else None
+    if name:
+        try:
+            text = body.decode(name)
+        except UnicodeDecodeError:
+            damaged = body.decode(name, "replace").count("\ufffd") - body.count(b"\xef\xbf\xbd")
+            non_ascii = len(body) - len(body.decode("ascii", "ignore"))
+            if damaged <= _DAMAGED_SHARE * non_ascii:
+                return Decoded(body.decode(name, "replace").removeprefix("\ufeff"), name, "invalid_bytes")
+        else:
+            if name in _SINGLE_BYTE and not body.isascii() and _is_utf8(body):
+                return Decoded(body.decode("utf-8").removeprefix("\ufeff"), "utf-8", "charset_mismatch")
+            return Decoded(text.removeprefix("\ufeff"), name, None)
+    detected = _codec(detect_encoding(body, from_html_meta=True)) or "utf-8"
+    problem = "charset_mismatch" if name and detected != name else None
+    try:
+        body.decode(detected)
+    except UnicodeDecodeError:
+        problem = problem or "invalid_bytes"
+    return Decoded(bytes_to_str(body, detected, errors="replace"), detected, problem)
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _codec(label: str | None) -> str | None:

@@ -8,8 +8,11 @@ decompressed stream.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pyarrow as pa
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
@@ -77,8 +80,8 @@ class WarcReader(Reader):
 
     def iter_batches(self, path: str, counts: ReaderCounts) -> Iterator[pa.Table]:
         batcher = _Batcher(schema.WARC_SCHEMA, self.batch_docs, self.batch_bytes)
-        for record, offset in self._records(path, counts):
-            row = self._document(record, offset, path, counts)
+        for record, offset, block in self._records(path, counts):
+            row = self._document(record, offset, block, path, counts)
             if row is not None:
                 counts.documents += 1
                 counts.bytes += len(row[schema.HTML])
@@ -89,37 +92,76 @@ class WarcReader(Reader):
         if table is not None:
             yield table
 
-    def _records(self, path: str, counts: ReaderCounts) -> Iterator[tuple[WarcRecord, int]]:
+    def _records(self, path: str, counts: ReaderCounts) -> Iterator[tuple[WarcRecord, int, bytes | None]]:
+        """Every record with its offset and block (``None`` when over ``max_record_bytes``)."""
         stream = open_binary(path)
-        offset = 0
+        last = [0]  # offset of the record being read, for errors raised by the parser
         try:
-            for record in ArchiveIterator(stream, parse_http=False, quirks_mode=True, strict_mode=False,
-                                          stream_detect=False):
-                offset = record.stream_pos
-                kind = str(record.record_type)
-                counts.records[kind] += 1
-                yield record, offset
+            yield from self._parse(stream, 0, path, counts, last)
         except Exception as exc:  # FastWARC raises plain exceptions on unparsable input
-            counts.error("unparsable_warc", path, offset, f"{type(exc).__name__}: {exc}; stopped reading this file")
+            counts.error("unparsable_warc", path, last[0], f"{type(exc).__name__}: {exc}; stopped reading this file")
         finally:
             if stream.error:
                 kind, message = stream.error
-                counts.error(kind, path, offset, f"{message}; kept the records before it")
+                counts.error(kind, path, last[0], f"{message}; kept the records before it")
+            empty = stream.tell() == 0
             stream.close()
         if sum(counts.records.values()) == 0 and not counts.errors:
-            counts.error("not_warc", path, 0, "no WARC record found; is this a WARC file?")
+            if empty:
+                counts.error("empty_file", path, 0, "the file holds no bytes; re-fetch it if it should not be empty")
+            else:
+                counts.error("not_warc", path, 0, "no WARC record found; is this a WARC file?")
 
-    def _document(self, record: WarcRecord, offset: int, path: str, counts: ReaderCounts) -> dict | None:
+    def _parse(self, stream: BinaryIO, base: int, path: str, counts: ReaderCounts,
+               last: list[int]) -> Iterator[tuple[WarcRecord, int, bytes | None]]:
+        replay: _Replay | None = _Replay(stream, b"", self.max_record_bytes + _READ_AHEAD_BYTES)
+        while replay is not None:
+            source, replay = replay, None
+            for record in ArchiveIterator(source, parse_http=False, quirks_mode=True, stream_detect=False):
+                offset = base + record.stream_pos
+                last[0] = offset
+                source.forget_before(record.stream_pos)
+                counts.records[str(record.record_type)] += 1
+                # Bounded read: a record over the limit (or a Content-Length that lies by gigabytes)
+                # costs max_record_bytes of memory at most.
+                data = record.reader.read(self.max_record_bytes + 1)
+                cut = None if _digest_matches(record, data) else _embedded_record(data)
+                restart = source.restart_at(record.stream_pos, cut[1]) if cut else None
+                if cut is None or restart is None:
+                    yield record, offset, self._checked(record, offset, data, path, counts)
+                    continue
+                # The Content-Length runs past this record into the next ones (a lying length, or a
+                # record cut short by a crashed writer with more appended): end the block where the next
+                # record starts, and parse again from there with the bytes kept since this record began.
+                counts.error("content_length_mismatch", path, offset,
+                             f"Content-Length {record.content_length} runs into the WARC record at block byte "
+                             f"{cut[1]}; cut the record there and read on from that record")
+                yield record, offset, data[: cut[0]]
+                base, replay = offset + restart[0], restart[1]
+                break
+
+    def _checked(self, record: WarcRecord, offset: int, data: bytes, path: str, counts: ReaderCounts) -> bytes | None:
+        """The block, counting what is wrong with it; ``None`` when it is over ``max_record_bytes``."""
+        if len(data) > self.max_record_bytes:
+            counts.error("record_too_large", path, offset, f"Content-Length {record.content_length} is over "
+                         f"max_record_bytes={self.max_record_bytes}; skipped (raise the limit to keep such pages)")
+            return None
+        if len(data) < record.content_length:
+            counts.error("truncated_record", path, offset,
+                         f"record has {len(data)} of {record.content_length} bytes; kept what is there")
+        elif _digest_matches(record, data) is False:
+            counts.error("block_digest_mismatch", path, offset,
+                         "WARC-Block-Digest does not match the block (a Content-Length shorter than the record, "
+                         "or damaged bytes); kept what is there")
+        return data
+
+    def _document(self, record: WarcRecord, offset: int, block: bytes | None, path: str,
+                  counts: ReaderCounts) -> dict | None:
         if record.record_type != WarcRecordType.response:
             counts.skipped[f"record_{record.record_type}"] += 1
             return None
-        if record.content_length > self.max_record_bytes:
-            counts.skipped["record_too_large"] += 1
-            return None
-        block = record.reader.read()
-        if len(block) < record.content_length:
-            counts.error("truncated_record", path, offset,
-                         f"record has {len(block)} of {record.content_length} bytes; kept what is there")
+        if block is None:
+            return None  # over the size limit, counted where it was read
         response = parse_response(block)
         if response is None:
             counts.skipped["not_http"] += 1
@@ -133,20 +175,133 @@ class WarcReader(Reader):
             counts.skipped["empty_payload" if not body.strip() else "not_html"] += 1
             return None
         if looks_binary(body):
-            counts.skipped["binary_payload"] += 1
+            counts.error("binary_payload", path, offset,
+                         f"payload labelled {response.mime_type or 'as nothing'} is binary; skipped")
             return None
-        html, charset = decode_html(body, response.charset)
+        decoded = decode_html(body, response.charset)
+        if decoded.problem:
+            counts.error(decoded.problem, path, offset, _DECODE_MESSAGES[decoded.problem].format(
+                declared=response.charset, used=decoded.charset))
         return {
             schema.ID: record_id(record) or fallback_id(path, offset),
             schema.URL: (record.headers.get("WARC-Target-URI") or "").strip("<>"),
             schema.DATE: record.headers.get("WARC-Date"),
-            schema.HTML: html,
-            schema.CHARSET: charset,
+            schema.HTML: _without_nul(decoded.text, path, offset, counts),
+            schema.CHARSET: decoded.charset,
             schema.CONTENT_TYPE: response.headers.get("content-type", ""),
             schema.SOURCE_FILE: path,
             schema.SOURCE_OFFSET: offset,
             schema.WARC_RECORD_ID: record.headers.get("WARC-Record-ID"),
         }
+
+
+_DECODE_MESSAGES = {
+    "charset_mismatch": "declared charset {declared} does not fit the bytes; decoded as {used}",
+    "invalid_bytes": "undecodable bytes in {used} replaced by U+FFFD",
+}
+
+
+def _without_nul(text: str, path: str, offset: int, counts: ReaderCounts) -> str:
+    """NUL characters removed (HTML parsers drop them; C tools downstream stop at them), and counted."""
+    if "\x00" not in text:
+        return text
+    counts.error("nul_characters", path, offset, f"{text.count(chr(0))} NUL characters removed")
+    return text.replace("\x00", "")
+
+
+def _embedded_record(data: bytes) -> tuple[int, int] | None:
+    """(end of this block, start of the next record) when a WARC record header starts inside ``data``."""
+    pos = data.find(b"WARC/1.")
+    while pos >= 0:
+        if data[pos + 7 : pos + 10] in (b"0\r\n", b"1\r\n"):
+            header_end = data.find(b"\r\n\r\n", pos, pos + _MAX_HEADER_BYTES)
+            if header_end > 0 and b"\r\nWARC-Type:" in data[pos:header_end]:
+                end = pos - 4 if data[pos - 4 : pos] == b"\r\n\r\n" else pos  # the record separator
+                return end, pos
+        pos = data.find(b"WARC/1.", pos + 1)
+    return None
+
+
+_MAX_HEADER_BYTES = 64 << 10
+# Bytes a parser may have read beyond the record it returned (its buffer); replay keeps them too.
+_READ_AHEAD_BYTES = 4 << 20
+
+
+def _digest_matches(record: WarcRecord, data: bytes) -> bool | None:
+    """Whether ``data`` is the block its ``WARC-Block-Digest`` (sha1) names; ``None`` without one."""
+    digest = record.headers.get("WARC-Block-Digest") or ""
+    algorithm, _, value = digest.partition(":")
+    if algorithm.strip().lower() != "sha1" or not value:
+        return None
+    actual = hashlib.sha1(data).digest()
+    value = value.strip()
+    return value.upper() == base64.b32encode(actual).decode() or value.lower() == actual.hex()
+
+
+class _Replay(io.RawIOBase):
+    """A stream that keeps the bytes it handed out since the current record began (up to ``keep_limit``),
+    so that parsing can start again inside a record whose Content-Length lied."""
+
+    def __init__(self, stream: BinaryIO, prefix: bytes, keep_limit: int) -> None:
+        self._stream = stream
+        self._prefix = memoryview(prefix)
+        self._keep_limit = keep_limit
+        self._kept = bytearray()
+        self._kept_from = 0  # stream position of the first kept byte
+        self._position = 0
+        self._complete = True  # whether every byte since _kept_from is kept
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset + (self._position if whence == io.SEEK_CUR else 0)
+        if whence == io.SEEK_END or target != self._position:
+            raise io.UnsupportedOperation("a WARC stream cannot seek")
+        return self._position
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n], self._prefix = self._prefix[:n], self._prefix[n:]
+        else:
+            data = self._stream.read(len(buffer))
+            n = len(data)
+            buffer[:n] = data
+        if self._complete:
+            self._kept += buffer[:n]
+            if len(self._kept) > self._keep_limit:  # a huge record: give up replaying inside it
+                self._kept.clear()
+                self._complete = False
+        self._position += n
+        return n
+
+    def forget_before(self, position: int) -> None:
+        """A record starts at ``position``: earlier bytes are no longer needed."""
+        if not self._complete:  # keep again from here: replay works from the next record on
+            self._kept.clear()
+            self._kept_from, self._complete = self._position, True
+            return
+        del self._kept[: max(0, position - self._kept_from)]
+        self._kept_from = max(self._kept_from, position)
+
+    def restart_at(self, record_start: int, block_offset: int) -> tuple[int, "_Replay"] | None:
+        """A stream from byte ``block_offset`` of the block of the record at ``record_start`` on, with its
+        position relative to ``record_start``; ``None`` if those bytes were not kept."""
+        if not self._complete or self._kept_from > record_start:
+            return None
+        kept = bytes(self._kept[record_start - self._kept_from :])
+        header_end = kept.find(b"\r\n\r\n")
+        if header_end < 0:
+            return None
+        start = header_end + 4 + block_offset
+        return start, _Replay(self._stream, kept[start:], self._keep_limit)
+
+    def close(self) -> None:
+        """The underlying stream belongs to the caller."""
 
 
 class WetReader(WarcReader):
@@ -156,11 +311,18 @@ class WetReader(WarcReader):
 
     def iter_batches(self, path: str, counts: ReaderCounts) -> Iterator[pa.Table]:
         batcher = _Batcher(schema.TEXT_SCHEMA, self.batch_docs, self.batch_bytes)
-        for record, offset in self._records(path, counts):
+        for record, offset, block in self._records(path, counts):
             if record.record_type != WarcRecordType.conversion:
                 counts.skipped[f"record_{record.record_type}"] += 1
                 continue
-            text = record.reader.read().decode("utf-8", errors="replace")
+            if block is None:
+                continue  # over the size limit, counted where it was read
+            try:
+                text = block.decode("utf-8")
+            except UnicodeDecodeError:
+                counts.error("invalid_bytes", path, offset, "undecodable bytes in utf-8 replaced by U+FFFD")
+                text = block.decode("utf-8", errors="replace")
+            text = _without_nul(text, path, offset, counts)
             if not text.strip():
                 counts.skipped["empty_payload"] += 1
                 continue

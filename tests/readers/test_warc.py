@@ -102,5 +102,5 @@ def test_html_sniffing_and_lying_charset() -> None:
     assert not is_html("text/plain", b"User-agent: *\nDisallow: /")
     assert not is_html("image/png", b"<html>")
     shift_jis = "<html><body>日本語のページです。</body></html>".encode("shift_jis")
-    text, charset = decode_html(shift_jis, "utf-8")  # the server lies: not UTF-8
-    assert "日本語" in text and charset != "utf-8"
+    text, charset, problem = decode_html(shift_jis, "utf-8")  # the server lies: not UTF-8
+    assert "日本語" in text and charset != "utf-8" and problem == "charset_mismatch"
