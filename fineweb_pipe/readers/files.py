@@ -60,6 +60,7 @@ class TrappedStream(io.RawIOBase):
 
     def __init__(self, inner: BinaryIO) -> None:
         self._inner = inner
+        self._read = getattr(inner, "read1", inner.read)
         self._position = 0
         self.error: tuple[str, str] | None = None
 
@@ -80,7 +81,9 @@ class TrappedStream(io.RawIOBase):
         if self.error:
             return 0
         try:
-            data = self._inner.read(len(buffer))
+            # read1: one step of the decompressor. A buffered read() that fails part-way loses what it
+            # had decompressed in that call (all of a small file cut at its end).
+            data = self._read(len(buffer))
         except EOFError as exc:
             self.error = ("truncated_gzip", str(exc))
             return 0
