@@ -32,6 +32,7 @@ from fineweb_pipe.stage import Resources, Stage
 # every time, so application errors are not retried (Ray Data surfaces them with the stage's message).
 ACTOR_MAX_RESTARTS = 4
 TASK_MAX_RETRIES = 4
+READ_CPUS = 0.05
 
 
 class _ShardSource(Datasource):
@@ -95,11 +96,14 @@ class RayExecutor(Executor):
             return
         wanted = max((stage.resources.num_cpus for stage in stages), default=1.0)
         # Leave a little CPU for Ray Data's own tasks: actors that claim every core starve them.
-        cpus = min(wanted, 0.95 * self._cluster_cpus / self.workers)
+        cpus = min(wanted, (self._cluster_cpus - READ_CPUS * self.workers) / self.workers)
         gpus = max((stage.resources.num_gpus for stage in stages), default=0.0)
         memory = max((stage.resources.memory_mb for stage in stages), default=0) << 20
-        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=min(self.workers, len(shards)))
-        dataset = ray.data.read_datasource(_ShardSource(shards), override_num_blocks=len(shards)).map_batches(
+        pool = ray.data.ActorPoolStrategy(size=min(self.workers, len(shards)))
+        # Reading is light next to the stages: a read task must never wait for a CPU the actors hold.
+        source = ray.data.read_datasource(_ShardSource(shards), override_num_blocks=len(shards),
+                                          ray_remote_args={"num_cpus": READ_CPUS})
+        dataset = source.map_batches(
             _ChunkWorker,
             fn_constructor_args=(list(stages), dirs),
             batch_format="pyarrow",
