@@ -14,7 +14,8 @@ import pyarrow as pa
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.stage import Drop, Filter, Transform
 
-TIMING_KEYS = {"wall_s", "cpu_s", "started", "phases", "engine", "workers", "output"}
+# Timings and absolute paths differ between otherwise identical runs.
+TIMING_KEYS = {"wall_s", "cpu_s", "started", "phases", "engine", "workers", "output", "train_s", "folder"}
 
 
 class HtmlLength(Transform):
@@ -67,7 +68,8 @@ def output_digest(output: str) -> str:
     """Digest of every output file's bytes, and of stats.json without timing fields."""
     digest = hashlib.sha256()
     for path in sorted(glob.glob(os.path.join(output, "documents", "*.parquet")) +
-                       glob.glob(os.path.join(output, "removed", "**", "*.parquet"), recursive=True)):
+                       glob.glob(os.path.join(output, "removed", "**", "*.parquet"), recursive=True) +
+                       glob.glob(os.path.join(output, "tokens", "*"))):
         digest.update(os.path.relpath(path, output).encode())
         with open(path, "rb") as f:
             digest.update(f.read())

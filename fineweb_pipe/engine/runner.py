@@ -14,6 +14,7 @@ ones, and ends with the same files as an uninterrupted run.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -73,6 +74,9 @@ class Runner:
 
     def run(self) -> dict[str, Any]:
         started = time.time()
+        # A run killed mid-write leaves temporary files (never taken as finished); clear them.
+        for stale in glob.glob(os.path.join(glob.escape(self.output), "**", "*.tmp-*"), recursive=True):
+            os.remove(stale)
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         shard_ids = [shard_id(path) for path in self.files]
         if len(set(shard_ids)) != len(shard_ids):

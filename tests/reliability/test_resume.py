@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability.run_digest import run_digest
+from engine_support import output_digest
 
 from fineweb_pipe.sample import write_sample_warc
 
@@ -36,7 +36,7 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def undisturbed(crawl: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("clean") / "out"
     subprocess.run(command(crawl, out), check=True, timeout=300, capture_output=True)
-    return run_digest(str(out))
+    return output_digest(str(out))
 
 
 def kill_when(cmd: list[str], ready: "callable[[], bool]", timeout_s: float = 240) -> bool:
@@ -72,7 +72,7 @@ def test_killed_driver_then_rerun_gives_identical_output(crawl: Path, tmp_path: 
     assert kill_when(command(crawl, out), ready), f"the run finished before {point}"
     assert not (out / "stats.json").exists()
     subprocess.run(command(crawl, out), check=True, timeout=300, capture_output=True)
-    assert run_digest(str(out)) == undisturbed
+    assert output_digest(str(out)) == undisturbed
     # No partial file under a final name, nor left under a temporary one where readers of the output look.
     # (A kill inside an atomic write leaves its temporary file under _work/: see docs/reliability.md.)
     assert not [p for p in out.rglob("*.tmp-*") if "_work" not in p.relative_to(out).parts]
