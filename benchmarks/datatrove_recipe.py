@@ -25,6 +25,7 @@ import shutil
 import sys
 from collections import Counter
 
+from fsspec.core import strip_protocol
 from huggingface_hub import cached_assets_path
 from tldextract import TLDExtract
 
@@ -58,7 +59,7 @@ def prepare(lid_model: str) -> dict[str, str]:
     """Place ``lid_model`` under the name datatrove would download ``lid.176.bin`` to (fastText reads the
     quantized .ftz the same way), and unpack the URL block lists shipped in the wheel."""
     lid_dir = cached_assets_path(library_name="datatrove", namespace="lid", subfolder=FT176LID.MODEL_SUBFOLDER)
-    target = os.path.join(lid_dir, FT176LID.MODEL_URL.split("://", 1)[1].replace("/", "_"))
+    target = os.path.join(lid_dir, strip_protocol(FT176LID.MODEL_URL).replace("/", "_"))  # datatrove's naming
     if not os.path.exists(target):
         shutil.copyfile(lid_model, target)
     open(f"{target}.completed", "a").close()  # datatrove's "download finished" marker
@@ -92,6 +93,7 @@ def reader_report(files: list[str]) -> dict:
                 if record.rec_type != "response":
                     continue
                 url = record.rec_headers.get_header("WARC-Target-URI")
+                record_id = record.rec_headers.get_header("WARC-Record-ID")
                 payload = record.content_stream().read()
                 counts["responses"] += 1
                 forwarded = process_record(_Replay(record, payload)) is not None
@@ -99,7 +101,7 @@ def reader_report(files: list[str]) -> dict:
                 if not forwarded:
                     cause = _drop_cause(payload, magic.from_buffer(payload, mime=True), cchardet)
                     counts[cause] += 1
-                    dropped.append({"url": url, "cause": cause})
+                    dropped.append({"id": record_id, "url": url, "cause": cause})
         report[path] = {"counts": dict(counts), "dropped": dropped}
     return report
 
