@@ -24,6 +24,11 @@ class Executor(ABC):
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
         """``[fn(item) for item in items]``, in parallel where the executor can."""
 
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether ``error`` came from the infrastructure (a lost node) rather than from the work,
+        so that running the unfinished shards again can succeed."""
+        return False
+
     def close(self) -> None:
         """Release what the executor started."""
 

@@ -128,6 +128,12 @@ class PhaseLedger:
                 self._clear_parts(shard)
         return done
 
+    def forget_unfinished(self) -> None:
+        """Drop what was gathered for shards not yet committed, and their parts, to run them again."""
+        for shard in list(self._progress):
+            self._clear_parts(shard)
+        self._progress.clear()
+
     def add(self, result: ChunkResult) -> str | None:
         """Record a chunk result; commit and return the shard if it is now complete."""
         if result.shard in self.committed:

@@ -40,6 +40,10 @@ class Progress:
     def shard_done(self) -> None:
         self.shards_done += 1
 
+    def retry(self, phase: str, error: BaseException) -> None:
+        # Always shown: a lost worker is worth knowing about even in a quiet run.
+        sys.stderr.write(f"[{phase}] workers lost ({type(error).__name__}); running the unfinished shards again\n")
+
     def global_done(self, stage: str, counts: dict[str, Any]) -> None:
         self._print(f"[{self.phase}] {stage}: {counts['docs_in']:,} in -> {counts['docs_out']:,} out", final=True)
 

@@ -33,6 +33,12 @@ from fineweb_pipe.stage import Resources, Stage
 ACTOR_MAX_RESTARTS = 4
 TASK_MAX_RETRIES = 4
 READ_CPUS = 0.05
+# What work in flight on a node that dies fails with. Ray retries some of it; what it gives up on
+# (a streaming task on an actor that became unavailable) the runner runs again, shard by shard.
+# Errors raised by a stage are not among these: a bug fails the job once, with its message.
+LOST_WORKER_ERRORS = (ray.exceptions.ActorUnavailableError, ray.exceptions.ActorDiedError,
+                      ray.exceptions.NodeDiedError, ray.exceptions.WorkerCrashedError,
+                      ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError)
 
 
 class _ShardSource(Datasource):
@@ -90,6 +96,7 @@ class RayExecutor(Executor):
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the runner shows per-stage progress itself
         context.print_on_execution_start = False
+        context.actor_task_retry_on_errors = list(LOST_WORKER_ERRORS)
 
     def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
         if not shards:
@@ -124,6 +131,14 @@ class RayExecutor(Executor):
                                             max_retries=TASK_MAX_RETRIES, retry_exceptions=False)
         fn_ref = ray.put(fn)
         return ray.get([remote.remote(fn_ref, item) for item in items])
+
+    def is_transient(self, error: BaseException) -> bool:
+        seen: BaseException | None = error
+        while seen is not None:
+            if isinstance(seen, LOST_WORKER_ERRORS):
+                return True
+            seen = seen.__cause__ or seen.__context__
+        return False
 
     def close(self) -> None:
         if self._owns_cluster and ray.is_initialized():

@@ -40,6 +40,8 @@ from fineweb_pipe.stats import Profile, StageCounts, text_bytes
 from fineweb_pipe.writers.atomic import write_json
 
 STATS_FORMAT = 1
+# Runs of a phase over its unfinished shards when workers are lost (each run redoes only those).
+PHASE_ATTEMPTS = 4
 
 
 @dataclass
@@ -123,13 +125,21 @@ class Runner:
                              os.path.join(self.output, "removed"), phase.stages)
         shards = [s.shard for s in sources]
         done = set(ledger.load_finished(shards))
-        todo = [s for s in sources if s.shard not in done]
         self.progress.start_phase(phase.name, [st.name for st in phase.stages], len(sources), len(done))
-        for result in self.executor.stream(todo, phase.stages, dirs):
-            self.progress.chunk(result)
-            if ledger.add(result):
-                self.progress.shard_done()
-        missing = [s.shard for s in todo if s.shard not in ledger.committed]
+        for attempt in range(PHASE_ATTEMPTS):
+            todo = [s for s in sources if s.shard not in ledger.committed]
+            try:
+                for result in self.executor.stream(todo, phase.stages, dirs):
+                    self.progress.chunk(result)
+                    if ledger.add(result):
+                        self.progress.shard_done()
+                break
+            except Exception as exc:
+                if attempt + 1 == PHASE_ATTEMPTS or not self.executor.is_transient(exc):
+                    raise
+                self.progress.retry(phase.name, exc)
+                ledger.forget_unfinished()
+        missing = [s.shard for s in sources if s.shard not in ledger.committed]
         if missing:
             raise RuntimeError(f"phase {phase.name}: {len(missing)} shards did not complete (e.g. {missing[:3]}); "
                                "rerun the same command to resume")

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,11 @@ def test_ray_job_submit_matches_local(crawl: Path, tmp_path: Path, local_digest:
     try:
         submit = [str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--",
                   sys.executable, str(ENTRY), "--input", str(crawl), "--output", str(tmp_path / "out"), "--no-report"]
-        result = subprocess.run(submit, capture_output=True, text=True, env=env, timeout=300)
+        for _ in range(10):  # the job agent comes up a little after `ray start` returns
+            result = subprocess.run(submit, capture_output=True, text=True, env=env, timeout=300)
+            if "No available agent" not in result.stderr:
+                break
+            time.sleep(3)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     finally:
         subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=env, timeout=120)
