@@ -51,18 +51,14 @@ def shard_id(path: str) -> str:
     return f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
 
 
-class TrappedStream(io.RawIOBase):
-    """A read-only stream that turns a decompression failure into end-of-file and remembers it.
+class ForwardStream(io.RawIOBase):
+    """A read-only stream that knows its position and cannot seek: what FastWARC needs from a stream
+    (it asks where it is through ``seek``/``tell``). Subclasses implement ``readinto`` and advance
+    ``_position``."""
 
-    A truncated or corrupt ``.gz`` must not lose the records read before the damage: the reader stops
-    there, keeps what it has, and reports ``error`` (e.g. ``truncated_gzip``).
-    """
-
-    def __init__(self, inner: BinaryIO) -> None:
-        self._inner = inner
-        self._read = getattr(inner, "read1", inner.read)
+    def __init__(self) -> None:
+        super().__init__()
         self._position = 0
-        self.error: tuple[str, str] | None = None
 
     def readable(self) -> bool:
         return True
@@ -71,11 +67,25 @@ class TrappedStream(io.RawIOBase):
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        # FastWARC asks where it is through seek; only these no-op seeks make sense on a stream.
+        # Only the no-op seeks make sense on a stream.
         target = offset + (self._position if whence == io.SEEK_CUR else 0)
         if whence == io.SEEK_END or target != self._position:
-            raise io.UnsupportedOperation("a decompression stream cannot seek")
+            raise io.UnsupportedOperation(f"{type(self).__name__} cannot seek")
         return self._position
+
+
+class TrappedStream(ForwardStream):
+    """A read-only stream that turns a decompression failure into end-of-file and remembers it.
+
+    A truncated or corrupt ``.gz`` must not lose the records read before the damage: the reader stops
+    there, keeps what it has, and reports ``error`` (e.g. ``truncated_gzip``).
+    """
+
+    def __init__(self, inner: BinaryIO) -> None:
+        super().__init__()
+        self._inner = inner
+        self._read = getattr(inner, "read1", inner.read)
+        self.error: tuple[str, str] | None = None
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         if self.error:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -19,7 +18,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from fineweb_pipe import schema
 from fineweb_pipe.readers.base import Reader
-from fineweb_pipe.readers.files import open_binary
+from fineweb_pipe.readers.files import ForwardStream, open_binary
 from fineweb_pipe.readers.http import decode_html, decode_transfer, is_html, looks_binary, parse_response
 from fineweb_pipe.stats import ReaderCounts
 
@@ -238,30 +237,18 @@ def _digest_matches(record: WarcRecord, data: bytes) -> bool | None:
     return value.upper() == base64.b32encode(actual).decode() or value.lower() == actual.hex()
 
 
-class _Replay(io.RawIOBase):
+class _Replay(ForwardStream):
     """A stream that keeps the bytes it handed out since the current record began (up to ``keep_limit``),
     so that parsing can start again inside a record whose Content-Length lied."""
 
     def __init__(self, stream: BinaryIO, prefix: bytes, keep_limit: int) -> None:
+        super().__init__()
         self._stream = stream
         self._prefix = memoryview(prefix)
         self._keep_limit = keep_limit
         self._kept = bytearray()
         self._kept_from = 0  # stream position of the first kept byte
-        self._position = 0
         self._complete = True  # whether every byte since _kept_from is kept
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        target = offset + (self._position if whence == io.SEEK_CUR else 0)
-        if whence == io.SEEK_END or target != self._position:
-            raise io.UnsupportedOperation("a WARC stream cannot seek")
-        return self._position
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         if self._prefix:
