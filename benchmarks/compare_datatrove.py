@@ -78,6 +78,7 @@ class Measured:
     cpu_s_sampled: float  # last sampled user + system of every process seen in the tree
     peak_tree_rss_mb: float  # largest sampled sum of the tree's resident sets (shared pages count per process)
     peak_process_rss_mb: float  # largest sampled resident set of one process
+    cpu_s_by_process: dict[str, float]  # the sampled CPU by process title (Ray's daemons, actors, ...)
 
 
 def _become_subreaper() -> None:
@@ -110,7 +111,7 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
     """Run ``cmd`` to completion; its output goes to ``log``. Raises naming the log when it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peaks = [0.0, 0.0]
-    cpu_seen: dict[tuple[int, float], float] = {}  # (pid, start time) -> user + system when last seen
+    cpu_seen: dict[tuple[int, float], tuple[str, float]] = {}  # (pid, start) -> (title, user + system) last seen
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         started = time.perf_counter()
@@ -124,7 +125,7 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
                         with p.oneshot():
                             sizes.append(p.memory_info().rss)
                             times = p.cpu_times()
-                            cpu_seen[(p.pid, p.create_time())] = times.user + times.system
+                            cpu_seen[(p.pid, p.create_time())] = (_title(p), times.user + times.system)
                     except psutil.Error:
                         continue
                 peaks[0] = max(peaks[0], sum(sizes) / 2**20)
@@ -141,9 +142,21 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
     if rc != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... exited with {rc}; see {log}")
     reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    sampled = sum(cpu_seen.values())
+    sampled = sum(cpu for _, cpu in cpu_seen.values())
+    by_title: Counter = Counter()
+    for title, cpu in cpu_seen.values():
+        by_title[title] += cpu
     return Measured(round(wall, 2), round(max(reaped, sampled), 2), round(reaped, 2), round(sampled, 2),
-                    round(peaks[0]), round(peaks[1]))
+                    round(peaks[0]), round(peaks[1]), {k: round(v, 1) for k, v in by_title.most_common(8)})
+
+
+def _title(p: psutil.Process) -> str:
+    """What a process is: Ray's process title (``ray::MapWorker(...)``), else its program and script."""
+    args = p.cmdline()
+    if args and args[0].startswith("ray::"):
+        return args[0].split("(")[0]
+    script = next((Path(a).name for a in args[1:3] if a.endswith(".py") or a == "-c"), "")
+    return f"{p.name()} {script}".strip()
 
 
 # -- datatrove's environment -------------------------------------------------------------------------
