@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -355,8 +355,8 @@ class Run:
 
 
 class Bench:
-    def __init__(self, work: Path, workers: int, lists: dict[str, str]) -> None:
-        self.work, self.workers, self.lists = work, workers, lists
+    def __init__(self, work: Path, lists: dict[str, str]) -> None:
+        self.work, self.lists = work, lists
         self.runs: list[Run] = []
         self.funnels: dict[str, dict] = {}
 
@@ -584,7 +584,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         results["datatrove_reader"] = {Path(k).name: v["counts"] for k, v in reader.items()}
         print(f"datatrove's WarcReader on the bench WARCs: {results['datatrove_reader']}")
 
-        bench = Bench(work, args.workers, lists)
+        bench = Bench(work, lists)
         print(f"\n1. FineWeb recipe, {args.workers} workers each, alternating ({args.rounds} round(s) per input)")
         for _ in range(args.rounds):
             ours_out = bench.ours("bench", BENCH_WARCS, "ray", args.workers)
