@@ -87,6 +87,10 @@ class RayExecutor(Executor):
                 include_dashboard=False,  # nothing listens beyond localhost unless asked for
                 logging_level=logging.WARNING,
                 log_to_driver=True,
+                # An embedded Ray runs the pipeline and nothing else: no idle workers started ahead of
+                # need (each costs a Python start with Ray imported), no metrics export.
+                _system_config={"enable_worker_prestart": False, "prestart_worker_first_driver": False,
+                                "enable_metrics_collection": False},
             )
         elif not ray.is_initialized():
             ray.init(address=address, logging_level=logging.WARNING)
