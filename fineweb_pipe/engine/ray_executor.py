@@ -1,8 +1,10 @@
 """The Ray executor: the only module that imports Ray.
 
-Streaming phases run on Ray Data: one read task per shard streams chunks (``chunks.iter_chunks``)
-into a pool of actors, each of which sets the stages up once and runs ``chunks.process_table`` on
-every block it receives; only small accounting rows travel back to the driver. Ray Data's streaming
+Streaming phases run on Ray Data: a dataset of shard numbers flows into a pool of actors, each of
+which sets the stages up once, reads the shards it is given chunk by chunk (``chunks.iter_chunks``)
+and runs ``chunks.process_table`` on each as it is read, yielding only small accounting rows to the
+driver. Documents never cross the object store (reading in separate tasks cost ~10 % more CPU on the
+FineWeb recipe, measured with benchmarks/compare_datatrove.py). Ray Data's streaming
 executor applies backpressure, so memory stays bounded by the blocks in flight, not by the input size.
 Global stages' parallel rounds run as Ray tasks.
 
@@ -21,8 +23,6 @@ from typing import Any
 
 import ray
 import ray.data
-from ray.data.block import BlockMetadata
-from ray.data.datasource import Datasource, ReadTask
 
 from fineweb_pipe.engine.base import Executor
 from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_table
@@ -32,7 +32,6 @@ from fineweb_pipe.stage import Resources, Stage
 # every time, so application errors are not retried (Ray Data surfaces them with the stage's message).
 ACTOR_MAX_RESTARTS = 4
 TASK_MAX_RETRIES = 4
-READ_CPUS = 0.05
 # What work in flight on a node that dies fails with. Ray retries some of it; what it gives up on
 # (a streaming task on an actor that became unavailable) the runner runs again, shard by shard.
 # Errors raised by a stage are not among these: a bug fails the job once, with its message.
@@ -41,32 +40,21 @@ LOST_WORKER_ERRORS = (ray.exceptions.ActorUnavailableError, ray.exceptions.Actor
                       ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError)
 
 
-class _ShardSource(Datasource):
-    """One read task per input shard, streaming its chunks."""
+class _ShardWorker:
+    """An actor of the stage pool: sets the stages up once, then reads whole shards and runs the
+    stages over each chunk as it is read, yielding only the small accounting rows."""
 
-    def __init__(self, shards: Sequence[ShardInput]) -> None:
-        self._shards = list(shards)
-
-    def estimate_inmemory_data_size(self) -> int | None:
-        return None
-
-    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
-                       data_context: Any = None) -> list[ReadTask]:
-        meta = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
-        return [ReadTask(lambda shard=shard: iter_chunks(shard), meta) for shard in self._shards]
-
-
-class _ChunkWorker:
-    """An actor of the stage pool: sets the stages up once, then processes blocks."""
-
-    def __init__(self, stages: Sequence[Stage], dirs: PhaseDirs) -> None:
+    def __init__(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> None:
+        self._shards = shards
         self._stages = stages
         self._dirs = dirs
         for stage in stages:
             stage.setup()
 
-    def __call__(self, table: Any) -> Any:
-        return process_table(table, self._stages, self._dirs)
+    def __call__(self, batch: dict[str, Any]) -> Iterator[Any]:
+        for index in batch["shard"]:
+            for chunk in iter_chunks(self._shards[int(index)]):
+                yield process_table(chunk, self._stages, self._dirs)
 
 
 def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
@@ -107,18 +95,18 @@ class RayExecutor(Executor):
             return
         wanted = max((stage.resources.num_cpus for stage in stages), default=1.0)
         # Leave a little CPU for Ray Data's own tasks: actors that claim every core starve them.
-        cpus = min(wanted, (self._cluster_cpus - READ_CPUS * self.workers) / self.workers)
+        cpus = min(wanted, 0.95 * self._cluster_cpus / self.workers)
         gpus = max((stage.resources.num_gpus for stage in stages), default=0.0)
         memory = max((stage.resources.memory_mb for stage in stages), default=0) << 20
         pool = ray.data.ActorPoolStrategy(size=min(self.workers, len(shards)))
-        # Reading is light next to the stages: a read task must never wait for a CPU the actors hold.
-        source = ray.data.read_datasource(_ShardSource(shards), override_num_blocks=len(shards),
-                                          ray_remote_args={"num_cpus": READ_CPUS})
-        dataset = source.map_batches(
-            _ChunkWorker,
-            fn_constructor_args=(list(stages), dirs),
-            batch_format="pyarrow",
-            batch_size=None,
+        # Each actor reads the shards it is given itself: documents never cross the object store,
+        # only accounting rows do (reading is light next to the stages).
+        shard_list = ray.data.from_items([{"shard": i} for i in range(len(shards))], override_num_blocks=len(shards))
+        dataset = shard_list.map_batches(
+            _ShardWorker,
+            fn_constructor_args=(list(shards), list(stages), dirs),
+            batch_format="numpy",
+            batch_size=1,
             compute=pool,
             num_cpus=cpus,
             num_gpus=gpus or None,
