@@ -74,19 +74,6 @@ TEXT_SCHEMA = pa.schema(
     ]
 )
 
-ENGINE_SCHEMA = pa.schema(
-    [
-        (SHARD, pa.string()),
-        (SEQ, pa.int64()),
-        (CHUNK, pa.int32()),
-        (CHUNK_ROWS, pa.int32()),
-        (CHUNK_LAST, pa.bool_()),
-        (READER_STATS, pa.string()),
-        (SENTINEL, pa.bool_()),
-    ]
-)
-
-
 def document_columns(table: pa.Table) -> pa.Table:
     """The table without the engine's bookkeeping columns: what gets written."""
     keep = [name for name in table.column_names if name not in ENGINE_COLUMNS]
