@@ -7,8 +7,14 @@ download a missing model at run time, so we refuse instead and say how to instal
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+# Unless told a device, presidio probes CUDA when it is imported (with torch installed, as our training
+# extra does), which on a GPU node opens a CUDA context in every pipeline worker for pattern recognizers
+# that need no device. A user who runs a GPU NER model sets PRESIDIO_DEVICE themselves.
+os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
 
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NlpEngine, NlpEngineProvider, NoOpNlpEngine

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pyarrow as pa
 
 from fineweb_pipe import schema
 from fineweb_pipe.stage import Resources, StageResult, Transform, set_column
 from fineweb_pipe.stages.pii import entities as ent
-from fineweb_pipe.stages.pii.analyzer import PiiAnalyzer
-from fineweb_pipe.stages.pii.entities import Detection, UserPattern
+from fineweb_pipe.stages.pii.entities import DEFAULT_PHONE_LENIENCY, DEFAULT_PHONE_REGIONS, Detection, UserPattern
 from fineweb_pipe.stages.pii.prefilter import Prefilter, Window
-from fineweb_pipe.stages.pii.recognizers import DEFAULT_PHONE_LENIENCY, DEFAULT_PHONE_REGIONS
 from fineweb_pipe.stages.pii.replace import Policy, Replacer, keep_detection, resolve_overlaps
+
+if TYPE_CHECKING:  # presidio (with spaCy, thinc and torch: ~1.7 CPU-s) is imported by workers only, in setup()
+    from fineweb_pipe.stages.pii.analyzer import PiiAnalyzer
 
 PII_SPANS = "pii_spans"
 PII_TYPES = "pii_types"
@@ -72,6 +73,8 @@ class PiiScrubber(Transform):
         return {**self.__dict__, "_analyzer": None, "_prefilter": None, "_replacer": None}
 
     def setup(self) -> None:
+        from fineweb_pipe.stages.pii.analyzer import PiiAnalyzer
+
         self._analyzer = PiiAnalyzer(self.entity_types, self.phone_regions, self.phone_leniency,
                                      self.user_patterns, self.ner_model, self.min_score)
         self._prefilter = Prefilter(self.entity_types, self.phone_regions, self.user_patterns)

@@ -8,7 +8,7 @@ import pytest
 
 from fineweb_pipe.stages.pii import PiiScrubber, UserPattern
 from fineweb_pipe.stages.pii.prefilter import Prefilter, min_phone_digits
-from fineweb_pipe.stages.pii.recognizers import DEFAULT_PHONE_REGIONS
+from fineweb_pipe.stages.pii.entities import DEFAULT_PHONE_REGIONS
 
 TRICKY = [
     "Call +1-203-305-2492x5662 or (978)645-9740 ext. 11144 today; fax 0489 25 37 29.",
