@@ -4,7 +4,9 @@ HTML extractors occasionally hang on a pathological page (regex backtracking, de
 C code. Running them in a child process lets the parent kill a call that overruns its time limit, or
 survive the child dying, and go on with the next page in a fresh child. The child is started once and
 fed through a pipe, so a call costs one pickled round trip (tens of microseconds for a 150 KB page)
-rather than a process start. It is started with ``spawn`` (no fork of a multithreaded worker) and dies
+rather than a process start. It is a fresh interpreter running this module (no fork of a multithreaded
+worker, and unlike multiprocessing's ``spawn`` it does not re-run the parent's main script: in a Ray
+worker that is Ray's own worker script, ~0.4 CPU-s and ~80 MB per child for nothing), and it dies
 with its parent: on garbage collection or interpreter exit through a finalizer, and if the parent is
 killed outright, by reading end-of-file on the pipe or, if busy, through a watchdog thread that sees
 the parent gone.
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
-from pathlib import Path
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
@@ -48,8 +52,10 @@ def _exit_when_orphaned(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _serve(conn: Connection, fn: Callable[[Any], Any], warmup: Any, parent_pid: int) -> None:
-    """Child main loop: answer each argument with ``(True, result)`` or ``(False, error text)``."""
+def _serve(conn: Connection) -> None:
+    """Child main loop: take the function, then answer each argument with ``(True, result)`` or
+    ``(False, error text)``."""
+    fn, warmup, parent_pid = conn.recv()
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     if warmup is not None:
         fn(warmup)  # pay lazy initialisation before the first timed call
@@ -66,6 +72,11 @@ def _serve(conn: Connection, fn: Callable[[Any], Any], warmup: Any, parent_pid: 
         conn.send((ok, value, time.process_time()))  # CPU used so far: the next call's starting point
 
 
+def serve_fd(fd: int) -> None:
+    """The child's entry point: serve calls over the connection on file descriptor ``fd``."""
+    _serve(Connection(fd))
+
+
 def _cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process (Linux ``/proc``); None where it cannot be read."""
     try:
@@ -75,11 +86,14 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
-def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+def _stop(process: subprocess.Popen, conn: Connection) -> None:
     conn.close()
-    if process.is_alive():
+    if process.poll() is None:
         process.kill()
-    process.join(timeout=5)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): leave it to the OS
+        pass
 
 
 class IsolatedFunction:
@@ -99,7 +113,7 @@ class IsolatedFunction:
         self.warmup = warmup
         self.startup_timeout_s = startup_timeout_s
         self.restarts = 0
-        self._child: tuple[multiprocessing.process.BaseProcess, Connection] | None = None
+        self._child: tuple[subprocess.Popen, Connection] | None = None
         self._finalizer: weakref.finalize | None = None
         self._started = 0
         self._child_cpu = 0.0  # the child's CPU seconds when it last answered
@@ -119,7 +133,7 @@ class IsolatedFunction:
         except (EOFError, OSError):
             process = self._child[0] if self._child else None
             self._discard()
-            code = process.exitcode if process is not None else None
+            code = process.poll() if process is not None else None
             raise CallFailed(f"child process died (exit code {code})") from None
         if not ok:
             raise CallFailed(value)
@@ -148,14 +162,18 @@ class IsolatedFunction:
 
     def _connection(self) -> Connection:
         if self._child is None:
-            context = multiprocessing.get_context("spawn")
-            parent_end, child_end = context.Pipe(duplex=True)
-            process = context.Process(target=_serve, args=(child_end, self.fn, self.warmup, os.getpid()), daemon=True,
-                                      name="fineweb-pipe-isolated")
-            process.start()
+            parent_end, child_end = multiprocessing.Pipe(duplex=True)
+            # The parent's import path, so the function's module imports in the child as it does here.
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            entry = f"from {__name__} import serve_fd; serve_fd({child_end.fileno()})"
+            process = subprocess.Popen([sys.executable, "-c", entry], pass_fds=(child_end.fileno(),), env=env, stdin=subprocess.DEVNULL)
             child_end.close()  # the child holds the only other end: its death reads as EOF here
             self._child = (process, parent_end)
             self._finalizer = weakref.finalize(self, _stop, process, parent_end)
+            try:
+                parent_end.send((self.fn, self.warmup, os.getpid()))
+            except (BrokenPipeError, ConnectionResetError):  # it died starting: its traceback is on stderr
+                pass
             try:
                 ready = parent_end.poll(self.startup_timeout_s)
                 if ready:
@@ -166,7 +184,7 @@ class IsolatedFunction:
             if not ready:
                 self._discard()
                 raise RuntimeError(f"child process for {self.fn!r} did not start within {self.startup_timeout_s} s "
-                                   f"(exit code {process.exitcode}); the function must be importable in a fresh "
+                                   f"(exit code {process.poll()}); the function must be importable in a fresh "
                                    "interpreter (defined at module level)")
             self.restarts += self._started > 0
             self._started += 1

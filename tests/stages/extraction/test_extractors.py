@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -116,11 +118,31 @@ def test_child_stops_with_the_stage() -> None:
     stage = ResiliparseExtractor()
     stage.setup()
     process = stage._extract._child[0]
-    assert process.is_alive()
+    assert process.poll() is None
     stage.close()
-    assert not process.is_alive()
+    assert process.poll() is not None
     with pytest.raises(ValueError, match="timeout_s"):
         ResiliparseExtractor(timeout_s=0)
+
+
+def test_child_does_not_rerun_the_main_script(tmp_path: Path) -> None:
+    # multiprocessing's spawn re-runs the parent's main script in the child: an unguarded pipeline
+    # script would run again there (and a Ray worker's main, Ray's own script, costs a second import).
+    marker = tmp_path / "ran"
+    script = tmp_path / "pipeline_script.py"
+    script.write_text(
+        "import pyarrow as pa\n"
+        "from fineweb_pipe.stages.extraction import TrafilaturaExtractor\n"
+        f"open({str(marker)!r}, 'a').write('main ran\\n')\n"
+        "stage = TrafilaturaExtractor(timeout_s=5.0)\n"
+        "stage.setup()\n"
+        f"out = stage(pa.table({{'id': ['a'], 'url': ['https://news.example/a'], 'html': [{PAGE!r}]}}))\n"
+        "print(out.kept.num_rows)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1"]
+    assert marker.read_text() == "main ran\n"
 
 
 def test_stage_pickles_without_its_child() -> None:
