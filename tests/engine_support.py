@@ -45,6 +45,16 @@ class KeepHttpsOnly(Filter):
         return super().process(batch)
 
 
+class MissingModel(Transform):
+    """A stage whose per-worker setup fails, as one with a missing model file does."""
+
+    def setup(self) -> None:
+        raise FileNotFoundError("no model at /nonexistent/lid.bin; download it first")
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        return batch
+
+
 class CrashAfter(Transform):
     """Raises on its N-th batch while the marker file exists: a crash in the middle of a run."""
 

@@ -155,6 +155,11 @@ def process_table(table: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> 
                                 schema=pa.schema([("key", pa.string()), ("shard", pa.string()), ("result", pa.string())]))
 
 
+def results_of(rows: pa.Table) -> list[ChunkResult]:
+    """The accounting records in the rows ``process_table`` returned."""
+    return [ChunkResult.from_row(row) for row in rows.to_pylist()]
+
+
 def split_parts(table: pa.Table) -> list[pa.Table]:
     """Rows grouped by (shard, chunk), in sequence order."""
     if table.num_rows == 0:

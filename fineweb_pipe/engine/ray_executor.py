@@ -1,12 +1,15 @@
 """The Ray executor: the only module that imports Ray.
 
-Streaming phases run on Ray Data: a dataset of shard numbers flows into a pool of actors, each of
-which sets the stages up once, reads the shards it is given chunk by chunk (``chunks.iter_chunks``)
-and runs ``chunks.process_table`` on each as it is read, yielding only small accounting rows to the
-driver. Documents never cross the object store (reading in separate tasks cost ~10 % more CPU on the
-FineWeb recipe, measured with benchmarks/compare_datatrove.py). Ray Data's streaming
-executor applies backpressure, so memory stays bounded by the blocks in flight, not by the input size.
-Global stages' parallel rounds run as Ray tasks.
+Streaming phases run on a pool of Ray actors, one per worker: each sets the stages up once, then is
+handed whole shards, largest first, one at a time as it frees up. It reads a shard chunk by chunk
+(``chunks.iter_chunks``), runs ``chunks.process_table`` on each chunk as it is read, writes the parts
+itself and streams only small accounting rows back to the driver (a streaming generator), so documents
+never cross the object store and memory is bounded by one chunk per actor. Global stages' parallel
+rounds run as Ray tasks.
+
+This is Ray core rather than Ray Data: the phase is a work queue of shards, to which Ray Data adds its
+own actors (stats, autoscaling coordinator, actor location tracker) and a driver-side scheduling loop
+(their cost on the FineWeb recipe: ``benchmarks/README.md``).
 
 With no address (and no ``RAY_ADDRESS``) it starts an embedded local Ray with its own temporary
 folder and shuts it down afterwards; with an address, or inside ``ray job submit``, it joins that
@@ -18,31 +21,30 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import ray
-import ray.data
 
 from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_table
+from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_table, results_of
 from fineweb_pipe.stage import Resources, Stage
 
 # Retries are for lost workers (preempted nodes); a stage that raises on its input fails the same way
-# every time, so application errors are not retried (Ray Data surfaces them with the stage's message).
+# every time, so application errors are not retried.
 ACTOR_MAX_RESTARTS = 4
 TASK_MAX_RETRIES = 4
 # What work in flight on a node that dies fails with. Ray retries some of it; what it gives up on
-# (a streaming task on an actor that became unavailable) the runner runs again, shard by shard.
-# Errors raised by a stage are not among these: a bug fails the job once, with its message.
+# the runner runs again, shard by shard. Errors raised by a stage are not among these: a bug fails
+# the job once, with its message.
 LOST_WORKER_ERRORS = (ray.exceptions.ActorUnavailableError, ray.exceptions.ActorDiedError,
                       ray.exceptions.NodeDiedError, ray.exceptions.WorkerCrashedError,
                       ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError)
 
 
 class _ShardWorker:
-    """An actor of the stage pool: sets the stages up once, then reads whole shards and runs the
-    stages over each chunk as it is read, yielding only the small accounting rows."""
+    """An actor of the stage pool: sets the stages up once, then runs whole shards."""
 
     def __init__(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> None:
         self._shards = shards
@@ -51,10 +53,19 @@ class _ShardWorker:
         for stage in stages:
             stage.setup()
 
-    def __call__(self, batch: dict[str, Any]) -> Iterator[Any]:
-        for index in batch["shard"]:
-            for chunk in iter_chunks(self._shards[int(index)]):
-                yield process_table(chunk, self._stages, self._dirs)
+    def run(self, index: int) -> Iterator[Any]:
+        """Each chunk's accounting rows (``chunks.process_table``), as the chunk is done."""
+        for chunk in iter_chunks(self._shards[index]):
+            yield process_table(chunk, self._stages, self._dirs)
+
+
+def _largest_first(shards: Sequence[ShardInput]) -> list[int]:
+    """Shard indices by input size, largest first, so that a big shard does not start last and
+    leave the other workers idle at the end (object-store URIs, unsized here, keep their order)."""
+    def size(shard: ShardInput) -> int:
+        return os.path.getsize(shard.path) if os.path.isfile(shard.path) else 0
+
+    return sorted(range(len(shards)), key=lambda i: -size(shards[i]))
 
 
 def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
@@ -85,38 +96,40 @@ class RayExecutor(Executor):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = workers or cpus
         self._cluster_cpus = cpus
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False  # the runner shows per-stage progress itself
-        context.print_on_execution_start = False
-        context.actor_task_retry_on_errors = list(LOST_WORKER_ERRORS)
 
     def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
         if not shards:
             return
         wanted = max((stage.resources.num_cpus for stage in stages), default=1.0)
-        # Leave a little CPU for Ray Data's own tasks: actors that claim every core starve them.
-        cpus = min(wanted, 0.95 * self._cluster_cpus / self.workers)
         gpus = max((stage.resources.num_gpus for stage in stages), default=0.0)
         memory = max((stage.resources.memory_mb for stage in stages), default=0) << 20
-        pool = ray.data.ActorPoolStrategy(size=min(self.workers, len(shards)))
-        # Each actor reads the shards it is given itself: documents never cross the object store,
-        # only accounting rows do (reading is light next to the stages).
-        shard_list = ray.data.from_items([{"shard": i} for i in range(len(shards))], override_num_blocks=len(shards))
-        dataset = shard_list.map_batches(
-            _ShardWorker,
-            fn_constructor_args=(list(shards), list(stages), dirs),
-            batch_format="numpy",
-            batch_size=1,
-            compute=pool,
-            num_cpus=cpus,
-            num_gpus=gpus or None,
-            memory=memory or None,
-            max_restarts=ACTOR_MAX_RESTARTS,
-            max_task_retries=TASK_MAX_RETRIES,
-        )
-        for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
-            for row in batch.to_pylist():
-                yield ChunkResult.from_row(row)
+        worker = ray.remote(_ShardWorker).options(
+            num_cpus=min(wanted, self._cluster_cpus / self.workers), num_gpus=gpus or None, memory=memory or None,
+            max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=TASK_MAX_RETRIES)
+        shards_ref, stages_ref = ray.put(list(shards)), ray.put(list(stages))
+        actors = [worker.remote(shards_ref, stages_ref, dirs) for _ in range(min(self.workers, len(shards)))]
+        todo = deque(_largest_first(shards))
+        # Shards go to actors once they are up (an actor the cluster cannot place yet holds none back),
+        # and to each as it finishes its previous one.
+        starting = {actor.__ray_ready__.remote(): actor for actor in actors}
+        running: dict[Any, Any] = {}  # a shard's stream of accounting rows -> its actor
+        try:
+            while running or (starting and todo):
+                [ready], _ = ray.wait([*starting, *running], num_returns=1)
+                if isinstance(ready, ray.ObjectRefGenerator):
+                    rows = next(ready, None)
+                    if rows is not None:
+                        yield from results_of(ray.get(rows))
+                        continue
+                    actor = running.pop(ready)  # its shard is done
+                else:
+                    actor = starting.pop(ready)
+                    ray.get(ready)  # raises what the actor's setup raised
+                if todo:
+                    running[actor.run.options(num_returns="streaming").remote(todo.popleft())] = actor
+        finally:  # free the pool's CPUs for the next phase, also when the runner stops early
+            for actor in actors:
+                ray.kill(actor)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
         remote = ray.remote(_apply).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
@@ -127,6 +140,8 @@ class RayExecutor(Executor):
     def is_transient(self, error: BaseException) -> bool:
         seen: BaseException | None = error
         while seen is not None:
+            if isinstance(seen, ray.exceptions.RayActorError) and seen.actor_init_failed:
+                return False  # a stage's setup raised: it would raise again
             if isinstance(seen, LOST_WORKER_ERRORS):
                 return True
             seen = seen.__cause__ or seen.__context__

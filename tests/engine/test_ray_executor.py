@@ -67,3 +67,24 @@ def test_ray_job_submit_matches_local(crawl: Path, tmp_path: Path, local_digest:
         subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=env, timeout=120)
         shutil.rmtree(temp, ignore_errors=True)
     assert output_digest(str(tmp_path / "out")) == local_digest
+
+
+def test_a_stage_that_cannot_set_up_fails_the_run_once(crawl: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+    from ray import cloudpickle
+
+    import engine_support
+    from fineweb_pipe.engine.ray_executor import RayExecutor
+    from fineweb_pipe.engine.runner import Runner
+
+    cloudpickle.register_pickle_by_value(engine_support)  # the test stage travels with the actors
+    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="fwp-", dir="/tmp"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    started = time.monotonic()
+    with RayExecutor(workers=2) as executor:
+        with pytest.raises(ray.exceptions.RayActorError, match="no model at /nonexistent/lid.bin") as failed:
+            Runner(engine_support.make_pipeline(engine_support.MissingModel()), [str(crawl)], str(tmp_path / "out"),
+                   executor, show_progress=False).run()
+        assert not executor.is_transient(failed.value)  # not taken for a lost worker and run again
+    assert time.monotonic() - started < 60
