@@ -89,8 +89,11 @@ class SignatureTask:
         return f"s{self.source.index}"
 
 
-def document_nodes(task_source: Source, keep: str, texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False)
+def text_lengths(texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def document_nodes(task_source: Source, keep: str, lengths: np.ndarray) -> np.ndarray:
     return nodes.encode(nodes.priorities(keep, lengths), task_source.index, np.arange(len(lengths)))
 
 
@@ -102,13 +105,15 @@ def signature_task(task: SignatureTask) -> dict[str, Any]:
         signatures = index.read_signatures(source.sig_path, params.num_perm)
         node_ids = nodes.encode(np.zeros(len(signatures), np.int64), source.index, np.arange(len(signatures)))
     else:
-        texts = pq.read_table(source.path, columns=[schema.TEXT])[schema.TEXT]
+        # Batch by batch from the file: memory is one batch of texts, not the shard's.
         hasher = MinHasher(params)
-        signatures = np.concatenate(
-            [hasher.signatures(texts.slice(lo, task.batch_size).to_pylist())
-             for lo in range(0, len(texts), task.batch_size)]
-        ) if len(texts) else np.zeros((0, params.num_perm), U64)
-        node_ids = document_nodes(source, task.keep, texts)
+        parts, lengths = [np.zeros((0, params.num_perm), U64)], [np.zeros(0, np.int64)]
+        for batch in pq.ParquetFile(source.path).iter_batches(task.batch_size, columns=[schema.TEXT]):
+            texts = batch.column(0)
+            parts.append(hasher.signatures(texts.to_pylist()))
+            lengths.append(text_lengths(texts))
+        signatures = np.concatenate(parts)
+        node_ids = document_nodes(source, task.keep, np.concatenate(lengths))
         write_parquet(pa.table({"sig": index.signature_column(signatures)}), source.sig_path)
     band, band_hash, node = bucket_rows(signatures, node_ids, params.num_bands, params.rows_per_band)
     part = (band_hash % U64(task.partitions)).astype(np.int64)
@@ -274,7 +279,7 @@ def write_task(task: WriteTask) -> dict[str, Any]:
     """Write one input shard's survivors (with cluster id and size) and its removed documents."""
     start = time.process_time()
     table = pq.read_table(task.source.path)
-    own = document_nodes(task.source, task.keep, table[schema.TEXT])
+    own = document_nodes(task.source, task.keep, text_lengths(table[schema.TEXT]))
     cluster_id, cluster_size = own.copy(), np.ones(len(own), np.int32)
     duplicate_of = pa.nulls(len(own), pa.string())
     members = _read_files(os.path.join(task.work_dir, "members", f"s{task.source.index}", "*.parquet"))

@@ -31,8 +31,9 @@ _BYTE_BASE = 0x100000001B3  # FNV-64 prime: odd, so invertible modulo 2**64
 _BYTE_BASE_INV = pow(_BYTE_BASE, -1, 1 << 64)
 _WORD_BASE = 0x9E3779B97F4A7C15  # golden-ratio constant, odd
 _SPACE, _NUL = 0x20, 0x00
-#: Shingle-permutation products held at once (x 8 bytes): bounds a batch's scratch memory.
-_SCRATCH_ELEMENTS = 4_000_000
+#: Shingle-permutation products held at once (x 8 bytes): bounds a batch's scratch memory. 1M (8 MB)
+#: is also faster than 4M here (cache), measured with 250-document batches of 480 words.
+_SCRATCH_ELEMENTS = 1_000_000
 
 
 def fmix64(h: np.ndarray) -> np.ndarray:

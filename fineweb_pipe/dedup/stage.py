@@ -59,7 +59,7 @@ class MinHashDedup(GlobalStage):
 
     def __init__(self, params: MinHashParams = MinHashParams(), verify_threshold: float | None = 0.75,
                  keep: str = "first", docs_per_partition: int = 200_000, single_node_max_edges: int = 2_000_000,
-                 batch_size: int = 1000, reference_index: str | None = None, save_index: str | None = None,
+                 batch_size: int = 250, reference_index: str | None = None, save_index: str | None = None,
                  max_star_rounds: int = 64) -> None:
         if keep not in KEEP_RULES:
             raise ValueError(f"keep={keep!r}: use one of {KEEP_RULES}")
