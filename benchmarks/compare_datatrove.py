@@ -4,7 +4,8 @@
 
 1. The FineWeb recipe (URL filter, trafilatura favor_precision, LID en >= 0.65, Gopher repetition and
    quality, C4 quality, FineWeb quality, PII) on the bench WARCs and on a larger corpus made from them
-   (``corpus.py``), ours on Ray and datatrove's ``LocalPipelineExecutor`` with the same worker count,
+   (``corpus.py``; all of it, and only the records datatrove's reader reads, so that both sides see the
+   same documents), ours on Ray and datatrove's ``LocalPipelineExecutor`` with the same worker count,
    runs alternating; then both on one core. Prints the funnels, wall and process-tree CPU seconds,
    documents per CPU-second, and the agreement of the kept sets with disagreements by category.
 2. MinHash dedup (5-grams, 14 x 8, 64-bit) on ``dedup_corpus.py``'s near-duplicate corpus: time, peak
@@ -19,7 +20,8 @@ extract with the same code and settings. Our URL filter is pointed at datatrove'
 Every run is a child process measured from outside: CPU is the larger of ``getrusage(RUSAGE_CHILDREN)``
 (this process is child subreaper, so orphaned workers are reaped here) and the sum over every process
 seen in the tree of its last sampled CPU time (Ray's raylet is a subreaper itself and kills workers it
-may never reap into our count); memory is the tree's resident set, both sampled every 0.25 s.
+may never reap into our count); memory is the tree's proportional set size (PSS: a shared page counts
+once over the tree) and its resident set, all sampled every 0.25 s.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Measured:
     cpu_s: float  # user + system of the whole process tree: the larger of the two counts below
     cpu_s_reaped: float  # getrusage(RUSAGE_CHILDREN): every descendant, once reaped
     cpu_s_sampled: float  # last sampled user + system of every process seen in the tree
+    peak_tree_pss_mb: float  # largest sampled sum of the tree's proportional set sizes: shared pages split
     peak_tree_rss_mb: float  # largest sampled sum of the tree's resident sets (shared pages count per process)
     peak_process_rss_mb: float  # largest sampled resident set of one process
     cpu_s_by_process: dict[str, float]  # the sampled CPU by process title (Ray's daemons, actors, ...)
@@ -110,7 +113,7 @@ def _reap_descendants(grace_s: float = 10.0) -> None:
 def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Measured:
     """Run ``cmd`` to completion; its output goes to ``log``. Raises naming the log when it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peaks = [0.0, 0.0]
+    peaks = [0.0, 0.0, 0.0]  # tree PSS, tree RSS, largest process RSS
     cpu_seen: dict[tuple[int, float], tuple[str, float]] = {}  # (pid, start) -> (title, user + system) last seen
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
@@ -119,17 +122,19 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
 
         def sample() -> None:
             while proc.poll() is None:
-                sizes = []
+                sizes, proportional = [], 0
                 for p in psutil.Process().children(recursive=True):
                     try:
                         with p.oneshot():
                             sizes.append(p.memory_info().rss)
                             times = p.cpu_times()
                             cpu_seen[(p.pid, p.create_time())] = (_title(p), times.user + times.system)
-                    except psutil.Error:
+                        proportional += _pss_bytes(p.pid)
+                    except (psutil.Error, OSError):
                         continue
-                peaks[0] = max(peaks[0], sum(sizes) / 2**20)
-                peaks[1] = max(peaks[1], max(sizes, default=0) / 2**20)
+                peaks[0] = max(peaks[0], proportional / 2**20)
+                peaks[1] = max(peaks[1], sum(sizes) / 2**20)
+                peaks[2] = max(peaks[2], max(sizes, default=0) / 2**20)
                 time.sleep(0.25)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -147,7 +152,14 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
     for title, cpu in cpu_seen.values():
         by_title[title] += cpu
     return Measured(round(wall, 2), round(max(reaped, sampled), 2), round(reaped, 2), round(sampled, 2),
-                    round(peaks[0]), round(peaks[1]), {k: round(v, 1) for k, v in by_title.most_common(8)})
+                    round(peaks[0]), round(peaks[1]), round(peaks[2]), {k: round(v, 1) for k, v in by_title.most_common(8)})
+
+
+def _pss_bytes(pid: int) -> int:
+    """Proportional set size: private pages plus each shared page divided by the processes mapping it
+    (Ray's object store and shared libraries count once over the tree, not once per process)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) * 1024
 
 
 def _title(p: psutil.Process) -> str:
@@ -240,14 +252,15 @@ def run_ours(inputs: list[str], output: str, engine: str, workers: int, lists: d
         Runner(our_pipeline(lists), inputs, output, executor, show_progress=False).run()
 
 
-def run_ours_dedup(corpus_dir: str, output: str, workers: int, verify_threshold: float | None) -> None:
+def run_ours_dedup(corpus_dir: str, output: str, engine: str, workers: int, verify_threshold: float | None) -> None:
     from fineweb_pipe.dedup import MinHashDedup
+    from fineweb_pipe.engine.local import LocalExecutor
     from fineweb_pipe.engine.ray_executor import RayExecutor
     from fineweb_pipe.engine.runner import Runner
     from fineweb_pipe.pipeline import Pipeline
 
     shutil.rmtree(output, ignore_errors=True)
-    with RayExecutor(workers=workers) as executor:
+    with (RayExecutor(workers=workers) if engine == "ray" else LocalExecutor()) as executor:
         Runner(Pipeline(name="dedup", steps=[MinHashDedup(verify_threshold=verify_threshold)]), [os.path.join(corpus_dir, "docs")], output, executor,
                show_progress=False).run()
 
@@ -390,10 +403,10 @@ class Bench:
         self.runs.append(run)
         self.funnels[key] = funnel
         m = run.measured
-        print(f"  {run.side:9s} {run.corpus:7s} {run.workers} worker(s): read {run.docs_read:5d} kept {run.kept:5d}  "
+        print(f"  {run.side:9s} {run.corpus:13s} {run.workers} worker(s): read {run.docs_read:5d} kept {run.kept:5d}  "
               f"wall {m.wall_s:7.1f} s  CPU {m.cpu_s:7.1f} s (reaped {m.cpu_s_reaped:.1f}, sampled {m.cpu_s_sampled:.1f})  "
               f"{run.docs_per_cpu_s:5.1f} docs per CPU-s  "
-              f"peak RSS tree {m.peak_tree_rss_mb:,.0f} MB  [load {os.getloadavg()[0]:.2f}]", flush=True)
+              f"peak memory tree {m.peak_tree_pss_mb:,.0f} MB PSS ({m.peak_tree_rss_mb:,.0f} MB RSS)  [load {os.getloadavg()[0]:.2f}]", flush=True)
 
 
 def print_funnels(funnels: dict[str, dict]) -> None:
@@ -520,33 +533,52 @@ def dedup_clusters_datatrove(work: Path) -> dict[str, int]:
     return cluster
 
 
-def bench_dedup(work: Path, docs: int, workers: int) -> dict[str, Any]:
+# Ours on Ray as shipped (candidate pairs verified at estimated Jaccard 0.75), the same on one core
+# in-process, and LSH alone as datatrove does it.
+DEDUP_SIDES = ("ours", "ours_one_core", "ours_lsh_only", "datatrove")
+
+
+def bench_dedup(work: Path, docs: int, workers: int, sides: Sequence[str]) -> dict[str, Any]:
+    """The sides in ``sides`` are run; each side's figures also go to ``WORK/dedup-SIDE-DOCS.json``, and a
+    side not run is read back from there (datatrove at 1M documents takes over an hour here)."""
     corpus_dir = CACHE / f"dedup-corpus-{docs}"
     if not (corpus_dir / "families.parquet").exists():
         started = time.time()
         generate_dedup_corpus(corpus_dir, docs)
         print(f"  generated the near-duplicate corpus ({docs:,} docs) in {time.time() - started:.0f} s", flush=True)
     results: dict[str, Any] = {"docs": docs, "workers": workers, "corpus": str(corpus_dir)}
-    # Ours as shipped (candidate pairs verified at estimated Jaccard 0.75), and LSH alone as datatrove does.
-    for side, verify in (("ours", "0.75"), ("ours_lsh_only", "none")):
-        out = work / f"dedup-{side}-{docs}"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "ours-dedup", "--corpus", str(corpus_dir), "--output",
-               str(out), "--workers", str(workers), "--verify-threshold", verify]
-        m = measure(cmd, out.with_suffix(".log"))
-        cluster = dedup_clusters_ours(out)
-        results[side] = {**asdict(m), "removed": len(cluster) - _kept_rows(out / "documents"),
-                         **evaluate(corpus_dir, cluster)}
+    for side in DEDUP_SIDES:
+        saved = work / f"dedup-{side}-{docs}.json"
+        if side in sides:
+            results[side] = {**_dedup_side(side, work, corpus_dir, docs, workers), "measured_at": time.strftime(
+                "%Y-%m-%d %H:%M UTC", time.gmtime()), "load_after": round(os.getloadavg()[0], 2)}
+            saved.write_text(json.dumps(results[side], indent=1))
+        elif saved.exists():
+            results[side] = {**json.loads(saved.read_text()), "read_back_from": str(saved)}
+        else:
+            continue
         _print_dedup(side, results[side])
-    dt = work / f"dedup-datatrove-{docs}"
-    shutil.rmtree(dt, ignore_errors=True)
-    cmd = [str(DT_PYTHON), str(DT_RECIPE), "minhash", "--input", str(corpus_dir / "docs"), "--work", str(dt),
-           "--workers", str(workers)]
-    m = measure(cmd, dt.with_suffix(".log"), DT_ENV)
-    cluster = dedup_clusters_datatrove(dt)
-    removed = len(_jsonl(str(dt / "removed" / "*.jsonl.gz")))
-    results["datatrove"] = {**asdict(m), "removed": removed, **evaluate(corpus_dir, cluster)}
-    _print_dedup("datatrove", results["datatrove"])
     return results
+
+
+def _dedup_side(side: str, work: Path, corpus_dir: Path, docs: int, workers: int) -> dict[str, Any]:
+    out = work / f"dedup-{side}-{docs}"
+    if side == "datatrove":
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [str(DT_PYTHON), str(DT_RECIPE), "minhash", "--input", str(corpus_dir / "docs"), "--work", str(out),
+               "--workers", str(workers)]
+        m = measure(cmd, out.with_suffix(".log"), DT_ENV)
+        removed = len(_jsonl(str(out / "removed" / "*.jsonl.gz")))
+        return {**asdict(m), "workers": workers, "removed": removed,
+                **evaluate(corpus_dir, dedup_clusters_datatrove(out))}
+    engine, workers = ("local", 1) if side == "ours_one_core" else ("ray", workers)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "ours-dedup", "--corpus", str(corpus_dir), "--output",
+           str(out), "--engine", engine, "--workers", str(workers),
+           "--verify-threshold", "none" if side == "ours_lsh_only" else "0.75"]
+    m = measure(cmd, out.with_suffix(".log"))
+    cluster = dedup_clusters_ours(out)
+    return {**asdict(m), "workers": workers, "removed": len(cluster) - _kept_rows(out / "documents"),
+            **evaluate(corpus_dir, cluster)}
 
 
 def _kept_rows(folder: Path) -> int:
@@ -554,9 +586,10 @@ def _kept_rows(folder: Path) -> int:
 
 
 def _print_dedup(side: str, r: dict[str, Any]) -> None:
-    print(f"  {side:13s} wall {r['wall_s']:7.1f} s  CPU {r['cpu_s']:7.1f} s  peak RSS tree {r['peak_tree_rss_mb']:,.0f} MB "
-          f"(largest process {r['peak_process_rss_mb']:,.0f} MB)  removed {r['removed']:,}  "
-          f"recall(J>=0.85) {r['recall_j>=0.85']:.4f}  precision {r['precision']:.4f}  [load {os.getloadavg()[0]:.2f}]",
+    when = f"  (measured {r['measured_at']}, read back)" if "read_back_from" in r else ""
+    print(f"  {side:13s} {r['workers']} worker(s)  wall {r['wall_s']:7.1f} s  CPU {r['cpu_s']:7.1f} s  peak memory tree {r['peak_tree_pss_mb']:,.0f} MB PSS "
+          f"({r['peak_tree_rss_mb']:,.0f} MB RSS, largest process {r['peak_process_rss_mb']:,.0f} MB)  removed {r['removed']:,}  "
+          f"recall(J>=0.85) {r['recall_j>=0.85']:.4f}  precision {r['precision']:.4f}  [load {r.get('load_after', 0):.2f}]{when}",
           flush=True)
 
 
@@ -590,11 +623,15 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             ours_out = bench.ours("bench", BENCH_WARCS, "ray", args.workers)
             theirs_out = bench.datatrove("bench", BENCH_WARCS, args.workers)
         if not args.quick:
-            big = [str(p) for p in corpus.generate(CACHE / f"warc-corpus-x{args.copies}", BENCH_WARCS, args.copies,
-                                                   files=4 * args.workers)]
-            for _ in range(args.rounds):  # datatrove first here, so neither side always runs on a warmer machine
-                bench.datatrove(f"x{args.copies}", big, args.workers)
-                bench.ours(f"x{args.copies}", big, "ray", args.workers)
+            # The larger corpus twice: every record, and only the records datatrove's reader reads (the
+            # same documents on both sides, so that the ratio is the frameworks' cost per document alone).
+            unread = frozenset(d["id"] for report in reader.values() for d in report["dropped"])
+            for name, skip in ((f"x{args.copies}", frozenset()), (f"x{args.copies}-both-read", unread)):
+                big = [str(p) for p in corpus.generate(CACHE / f"warc-corpus-{name}", BENCH_WARCS, args.copies,
+                                                       files=4 * args.workers, skip_ids=skip)]
+                for _ in range(args.rounds):  # datatrove first here, so neither side always runs on a warmer machine
+                    bench.datatrove(name, big, args.workers)
+                    bench.ours(name, big, "ray", args.workers)
         print("\n   one core each (ours: in-process executor; datatrove: 1 task, 1 worker)")
         local_out = bench.ours("bench", BENCH_WARCS, "local", 1)
         bench.datatrove("bench", BENCH_WARCS, 1)
@@ -604,7 +641,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         results["summary"] = summarize(bench.runs)
         print("\n  summary (median of repeats; per core = documents read / process-tree CPU seconds):")
         for row in results["summary"]:
-            print(f"    {row['corpus']:7s} {row['workers']} worker(s): ours {row['ours_docs_per_cpu_s']:6.2f} docs/CPU-s "
+            print(f"    {row['corpus']:13s} {row['workers']} worker(s): ours {row['ours_docs_per_cpu_s']:6.2f} docs/CPU-s "
                   f"({row['ours_read']} read), datatrove {row['datatrove_docs_per_cpu_s']:6.2f} ({row['datatrove_read']} read)"
                   f"  -> ours/datatrove: docs per core {row['ratio_docs_per_cpu_s']:.2f}x, input per CPU-s "
                   f"{row['ratio_input_per_cpu_s']:.2f}x, speed on the wall clock {row['ratio_wall']:.2f}x")
@@ -630,7 +667,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
     if "dedup" in args.parts:
         print(f"\n2. MinHash dedup, {args.dedup_docs:,} documents, {args.workers} workers each")
-        results["dedup"] = bench_dedup(work, args.dedup_docs, args.workers)
+        results["dedup"] = bench_dedup(work, args.dedup_docs, args.workers, args.dedup_sides)
     results["machine_after"] = machine()
     print(f"machine after: {results['machine_after']['uptime']}")
     return results
@@ -648,6 +685,7 @@ def main() -> None:
     dedup = sub.add_parser("ours-dedup", help="(internal) our MinHash run, measured by the parent")
     dedup.add_argument("--corpus", required=True)
     dedup.add_argument("--output", required=True)
+    dedup.add_argument("--engine", choices=("ray", "local"), required=True)
     dedup.add_argument("--workers", type=int, required=True)
     dedup.add_argument("--verify-threshold", required=True, help="a number, or none for LSH alone")
     parser.add_argument("--quick", action="store_true", help="no larger corpus, smaller dedup corpus")
@@ -658,6 +696,8 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=3, help="copies of each bench page in the larger corpus")
     parser.add_argument("--dedup-docs", type=int, default=None,
                         help="default 30,000 (5,000 with --quick); datatrove's signatures run at ~120 docs/s per core")
+    parser.add_argument("--dedup-sides", nargs="+", choices=DEDUP_SIDES, default=DEDUP_SIDES,
+                        help="dedup runs to make; the others are read back from WORK if an earlier run saved them")
     parser.add_argument("--work", type=Path, default=Path("/tmp/fineweb-pipe-vs-datatrove"))
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
@@ -666,7 +706,7 @@ def main() -> None:
         return
     if args.command == "ours-dedup":
         verify = None if args.verify_threshold == "none" else float(args.verify_threshold)
-        run_ours_dedup(args.corpus, args.output, args.workers, verify)
+        run_ours_dedup(args.corpus, args.output, args.engine, args.workers, verify)
         return
     args.dedup_docs = args.dedup_docs or (5_000 if args.quick else 30_000)
     results = benchmark(args)

@@ -4,7 +4,8 @@ Every response record of the inputs is written ``copies`` times, each copy with 
 (``...#copy-K`` would be stripped by URL normalization, so a ``copy=K`` query parameter) and record
 id, spread round-robin over ``files`` per-record-gzip WARC files so that file-parallel engines
 (datatrove assigns whole files to tasks) get balanced work. Payloads are byte-identical to the
-source records, so per-page extraction costs match the originals.
+source records, so per-page extraction costs match the originals. ``skip_ids`` leaves records out by
+their original record id (to compare frameworks on the records both of their readers read).
 
     python benchmarks/corpus.py OUT --copies 4 --files 8 ../shared/data/warc/bench-*.warc.gz
 """
@@ -49,11 +50,13 @@ def _record(headers: list[tuple[str, str]], payload: bytes, copy: int) -> bytes:
     return gzip.compress("\r\n".join(lines).encode() + b"\r\n\r\n" + payload + b"\r\n\r\n", compresslevel=1)
 
 
-def generate(out: Path, inputs: Sequence[str], copies: int, files: int) -> list[Path]:
+def generate(out: Path, inputs: Sequence[str], copies: int, files: int,
+             skip_ids: frozenset[str] = frozenset()) -> list[Path]:
     """Write the corpus (skipped when a finished one is there) and return its files."""
     paths = [out / f"corpus-{i:03d}.warc.gz" for i in range(files)]
     done = out / "_done"
-    if done.exists() and done.read_text() == f"{list(inputs)} {copies} {files}":
+    spec = f"{list(inputs)} {copies} {files}" + (f" skip {sorted(skip_ids)}" if skip_ids else "")
+    if done.exists() and done.read_text() == spec:
         return paths
     out.mkdir(parents=True, exist_ok=True)
     sinks = [open(p, "wb") for p in paths]
@@ -62,6 +65,8 @@ def generate(out: Path, inputs: Sequence[str], copies: int, files: int) -> list[
         for copy in range(copies):
             for path in inputs:
                 for headers, payload in _responses(path):
+                    if dict(headers).get("WARC-Record-ID") in skip_ids:
+                        continue
                     sinks[n % files].write(_record(headers, payload, copy))
                     n += 1
     finally:
@@ -69,7 +74,7 @@ def generate(out: Path, inputs: Sequence[str], copies: int, files: int) -> list[
             sink.close()
     if n == 0:
         raise ValueError(f"no response records in {list(inputs)}")
-    done.write_text(f"{list(inputs)} {copies} {files}")
+    done.write_text(spec)
     return paths
 
 
