@@ -124,10 +124,11 @@ class WarcReader(Reader):
                 # Bounded read: a record over the limit (or a Content-Length that lies by gigabytes)
                 # costs max_record_bytes of memory at most.
                 data = record.reader.read(self.max_record_bytes + 1)
-                cut = None if _digest_matches(record, data) else _embedded_record(data)
+                digest_ok = _digest_matches(record, data)  # sha1 of the block: computed once
+                cut = None if digest_ok else _embedded_record(data)
                 restart = source.restart_at(record.stream_pos, cut[1]) if cut else None
                 if cut is None or restart is None:
-                    yield record, offset, self._checked(record, offset, data, path, counts)
+                    yield record, offset, self._checked(record, offset, data, digest_ok, path, counts)
                     continue
                 # The Content-Length runs past this record into the next ones (a lying length, or a
                 # record cut short by a crashed writer with more appended): end the block where the next
@@ -139,7 +140,8 @@ class WarcReader(Reader):
                 base, replay = offset + restart[0], restart[1]
                 break
 
-    def _checked(self, record: WarcRecord, offset: int, data: bytes, path: str, counts: ReaderCounts) -> bytes | None:
+    def _checked(self, record: WarcRecord, offset: int, data: bytes, digest_ok: bool | None, path: str,
+                 counts: ReaderCounts) -> bytes | None:
         """The block, counting what is wrong with it; ``None`` when it is over ``max_record_bytes``."""
         if len(data) > self.max_record_bytes:
             counts.error("record_too_large", path, offset, f"Content-Length {record.content_length} is over "
@@ -148,7 +150,7 @@ class WarcReader(Reader):
         if len(data) < record.content_length:
             counts.error("truncated_record", path, offset,
                          f"record has {len(data)} of {record.content_length} bytes; kept what is there")
-        elif _digest_matches(record, data) is False:
+        elif digest_ok is False:
             counts.error("block_digest_mismatch", path, offset,
                          "WARC-Block-Digest does not match the block (a Content-Length shorter than the record, "
                          "or damaged bytes); kept what is there")
