@@ -9,7 +9,8 @@
    runs alternating; then both on one core. Prints the funnels, wall and process-tree CPU seconds,
    documents per CPU-second, and the agreement of the kept sets with disagreements by category.
 2. MinHash dedup (5-grams, 14 x 8, 64-bit) on ``dedup_corpus.py``'s near-duplicate corpus: time, peak
-   memory, removed, recall and precision (``bench_dedup.evaluate``) for both.
+   memory, removed, recall and precision (``bench_dedup.evaluate``) for both; ours also on one core,
+   without verification, and with 16 bands (``DEDUP_SIDES``; ``--dedup-sides`` picks which to run).
 3. A per-stage profile of our one-core run: each stage's CPU in the run against the stage called alone
    and its core library call alone, so the engine's share is visible.
 
@@ -252,8 +253,9 @@ def run_ours(inputs: list[str], output: str, engine: str, workers: int, lists: d
         Runner(our_pipeline(lists), inputs, output, executor, show_progress=False).run()
 
 
-def run_ours_dedup(corpus_dir: str, output: str, engine: str, workers: int, verify_threshold: float | None) -> None:
-    from fineweb_pipe.dedup import MinHashDedup
+def run_ours_dedup(corpus_dir: str, output: str, engine: str, workers: int, verify_threshold: float | None,
+                   bands: int) -> None:
+    from fineweb_pipe.dedup import MinHashDedup, MinHashParams
     from fineweb_pipe.engine.local import LocalExecutor
     from fineweb_pipe.engine.ray_executor import RayExecutor
     from fineweb_pipe.engine.runner import Runner
@@ -261,7 +263,7 @@ def run_ours_dedup(corpus_dir: str, output: str, engine: str, workers: int, veri
 
     shutil.rmtree(output, ignore_errors=True)
     with (RayExecutor(workers=workers) if engine == "ray" else LocalExecutor()) as executor:
-        Runner(Pipeline(name="dedup", steps=[MinHashDedup(verify_threshold=verify_threshold)]), [os.path.join(corpus_dir, "docs")], output, executor,
+        Runner(Pipeline(name="dedup", steps=[MinHashDedup(MinHashParams(num_bands=bands), verify_threshold)]), [os.path.join(corpus_dir, "docs")], output, executor,
                show_progress=False).run()
 
 
@@ -533,9 +535,10 @@ def dedup_clusters_datatrove(work: Path) -> dict[str, int]:
     return cluster
 
 
-# Ours on Ray as shipped (candidate pairs verified at estimated Jaccard 0.75), the same on one core
-# in-process, and LSH alone as datatrove does it.
-DEDUP_SIDES = ("ours", "ours_one_core", "ours_lsh_only", "datatrove")
+# Ours on Ray as shipped (FineWeb's 14 bands x 8 rows, candidate pairs verified at estimated Jaccard
+# 0.75), the same on one core in-process, LSH alone as datatrove does it, and 16 bands: verification
+# keeps precision, so more bands buy recall.
+DEDUP_SIDES = ("ours", "ours_one_core", "ours_lsh_only", "ours_16_bands", "datatrove")
 
 
 def bench_dedup(work: Path, docs: int, workers: int, sides: Sequence[str]) -> dict[str, Any]:
@@ -574,7 +577,8 @@ def _dedup_side(side: str, work: Path, corpus_dir: Path, docs: int, workers: int
     engine, workers = ("local", 1) if side == "ours_one_core" else ("ray", workers)
     cmd = [sys.executable, str(Path(__file__).resolve()), "ours-dedup", "--corpus", str(corpus_dir), "--output",
            str(out), "--engine", engine, "--workers", str(workers),
-           "--verify-threshold", "none" if side == "ours_lsh_only" else "0.75"]
+           "--verify-threshold", "none" if side == "ours_lsh_only" else "0.75",
+           "--bands", "16" if side == "ours_16_bands" else "14"]
     m = measure(cmd, out.with_suffix(".log"))
     cluster = dedup_clusters_ours(out)
     return {**asdict(m), "workers": workers, "removed": len(cluster) - _kept_rows(out / "documents"),
@@ -688,6 +692,7 @@ def main() -> None:
     dedup.add_argument("--engine", choices=("ray", "local"), required=True)
     dedup.add_argument("--workers", type=int, required=True)
     dedup.add_argument("--verify-threshold", required=True, help="a number, or none for LSH alone")
+    dedup.add_argument("--bands", type=int, required=True, help="LSH bands of 8 rows")
     parser.add_argument("--quick", action="store_true", help="no larger corpus, smaller dedup corpus")
     parser.add_argument("--parts", nargs="+", choices=("fineweb", "dedup"), default=["fineweb", "dedup"],
                         help="the FineWeb comparison (parts 1 and 3), the MinHash one (part 2), or both")
@@ -706,7 +711,7 @@ def main() -> None:
         return
     if args.command == "ours-dedup":
         verify = None if args.verify_threshold == "none" else float(args.verify_threshold)
-        run_ours_dedup(args.corpus, args.output, args.engine, args.workers, verify)
+        run_ours_dedup(args.corpus, args.output, args.engine, args.workers, verify, args.bands)
         return
     args.dedup_docs = args.dedup_docs or (5_000 if args.quick else 30_000)
     results = benchmark(args)
