@@ -232,9 +232,11 @@ class Runner:
         profile = Profile()
         folder = os.path.join(self.output, "documents")
         for name in sorted(os.listdir(folder)):
-            table = pq.read_table(os.path.join(folder, name))
-            profile.add(table.select([c for c in (schema.TEXT, schema.LANGUAGE, schema.LANGUAGE_SCORE)
-                                      if c in table.column_names]))
+            path = os.path.join(folder, name)
+            present = pq.read_schema(path).names
+            # Only the profiled columns: a whole shard (ids, URLs, metadata) is not needed for it.
+            profile.add(pq.read_table(path, columns=[c for c in (schema.TEXT, schema.LANGUAGE, schema.LANGUAGE_SCORE)
+                                                     if c in present]))
         return profile
 
 
