@@ -18,7 +18,7 @@ class Executor(ABC):
 
     @abstractmethod
     def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
-        """Read ``shards``, run ``stages`` over every chunk (``chunks.process_table``), yield the results."""
+        """Read ``shards``, run ``stages`` over every chunk (``chunks.process_chunk``), yield the results."""
 
     @abstractmethod
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:

@@ -1,10 +1,10 @@
 """Chunks: the unit in which the engine reads, processes and accounts for documents.
 
 A reader's batches become *chunks*: each row carries its shard, chunk number, sequence number and the
-chunk's declared row count (``schema.ENGINE_COLUMNS``). An executor may merge or split blocks as it
-likes; workers regroup rows by chunk, and the driver counts a chunk complete when the rows reported
-for it add up to its declared count. That makes completion exact under any blocking and idempotent
-under retries (results are keyed by the chunk part's first sequence number).
+chunk's declared row count (``schema.ENGINE_COLUMNS``). A worker runs the stages over a chunk and
+reports a ``ChunkResult``; the driver counts a chunk complete when the rows reported for it add up to
+its declared count, so completion is exact and a result reported twice (a retried task) changes
+nothing (results are keyed by the chunk's first sequence number).
 
 This module is plain Python: both executors run exactly this code.
 """
@@ -125,12 +125,12 @@ class StageFailed(RuntimeError):
 
 @dataclass
 class ChunkResult:
-    """What processing one part of a chunk produced: the driver's accounting record."""
+    """What processing one chunk produced: the driver's accounting record."""
 
     shard: str
     chunk: int
     first_seq: int
-    rows: int  # rows of the chunk in this part (sentinels included)
+    rows: int  # rows of the chunk (a sentinel row included)
     chunk_rows: int
     chunk_last: bool
     reader: dict[str, Any] | None
@@ -140,53 +140,18 @@ class ChunkResult:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 
-    def to_row(self) -> dict[str, Any]:
-        return {"key": f"{self.shard}/{self.first_seq}", "shard": self.shard, "result": json.dumps(self.__dict__)}
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "ChunkResult":
-        return cls(**json.loads(row["result"]))
-
-
-def process_table(table: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> pa.Table:
-    """Run the stages over every chunk part in ``table``; write the parts; return accounting rows."""
-    results = [process_part(part, stages, dirs) for part in split_parts(table)]
-    return pa.Table.from_pylist([r.to_row() for r in results],
-                                schema=pa.schema([("key", pa.string()), ("shard", pa.string()), ("result", pa.string())]))
-
-
-def results_of(rows: pa.Table) -> list[ChunkResult]:
-    """The accounting records in the rows ``process_table`` returned."""
-    return [ChunkResult.from_row(row) for row in rows.to_pylist()]
-
-
-def split_parts(table: pa.Table) -> list[pa.Table]:
-    """Rows grouped by (shard, chunk), in sequence order."""
-    if table.num_rows == 0:
-        return []
-    shards = table.column(schema.SHARD).to_numpy(zero_copy_only=False)
-    chunks = table.column(schema.CHUNK).to_numpy()
-    seqs = table.column(schema.SEQ).to_numpy()
-    in_order = (shards[1:] >= shards[:-1]).all() and ((shards[1:] != shards[:-1]) | (seqs[1:] > seqs[:-1])).all()
-    if not in_order:  # blocks arrive whole and in order from one reader; only a merge of several needs this
-        table = table.sort_by([(schema.SHARD, "ascending"), (schema.SEQ, "ascending")])
-        shards = table.column(schema.SHARD).to_numpy(zero_copy_only=False)
-        chunks = table.column(schema.CHUNK).to_numpy()
-    breaks = np.flatnonzero((shards[1:] != shards[:-1]) | (chunks[1:] != chunks[:-1])) + 1
-    bounds = [0, *breaks.tolist(), table.num_rows]
-    return [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def process_part(part: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> ChunkResult:
-    """Run every stage over one chunk part, write its surviving rows, and account for all of it."""
-    first = part.slice(0, 1).to_pylist()[0]
-    reader_json = next((s for s in part.column(schema.READER_STATS).to_pylist() if s), None)
+def process_chunk(chunk: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> ChunkResult:
+    """Run every stage over one chunk (from ``iter_chunks``), write its surviving rows, and account for
+    all of it."""
+    first = chunk.slice(0, 1).to_pylist()[0]
+    reader_json = next((s for s in chunk.column(schema.READER_STATS).to_pylist() if s), None)
     result = ChunkResult(
-        shard=first[schema.SHARD], chunk=first[schema.CHUNK], first_seq=first[schema.SEQ], rows=part.num_rows,
+        shard=first[schema.SHARD], chunk=first[schema.CHUNK], first_seq=first[schema.SEQ], rows=chunk.num_rows,
         chunk_rows=first[schema.CHUNK_ROWS], chunk_last=first[schema.CHUNK_LAST],
         reader=json.loads(reader_json) if reader_json else None,
     )
-    batch = part.filter(pc.invert(part.column(schema.SENTINEL))).drop_columns(
+    batch = chunk.filter(pc.invert(chunk.column(schema.SENTINEL))).drop_columns(
         [schema.CHUNK, schema.CHUNK_ROWS, schema.CHUNK_LAST, schema.READER_STATS, schema.SENTINEL])
     before: Profile | None = None
     for stage in stages:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_table, results_of
+from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_chunk
 from fineweb_pipe.engine.context import sequential_map
 from fineweb_pipe.stage import Resources, Stage
 
@@ -23,7 +23,7 @@ class LocalExecutor(Executor):
             stage.setup()
         for shard in shards:
             for chunk in iter_chunks(shard):
-                yield from results_of(process_table(chunk, stages, dirs))
+                yield process_chunk(chunk, stages, dirs)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
         return sequential_map(fn, items, resources)

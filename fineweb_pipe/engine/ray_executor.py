@@ -2,8 +2,8 @@
 
 Streaming phases run on a pool of Ray actors, one per worker: each sets the stages up once, then is
 handed whole shards, largest first, one at a time as it frees up. It reads a shard chunk by chunk
-(``chunks.iter_chunks``), runs ``chunks.process_table`` on each chunk as it is read, writes the parts
-itself and streams only small accounting rows back to the driver (a streaming generator), so documents
+(``chunks.iter_chunks``), runs ``chunks.process_chunk`` on each chunk as it is read, writes the parts
+itself and streams only small accounting records back to the driver (a streaming generator), so documents
 never cross the object store and memory is bounded by one chunk per actor. Global stages' parallel
 rounds run as Ray tasks.
 
@@ -28,7 +28,7 @@ from typing import Any
 import ray
 
 from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_table, results_of
+from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_chunk
 from fineweb_pipe.stage import Resources, Stage
 
 # Retries are for lost workers (preempted nodes); a stage that raises on its input fails the same way
@@ -53,10 +53,10 @@ class _ShardWorker:
         for stage in stages:
             stage.setup()
 
-    def run(self, index: int) -> Iterator[Any]:
-        """Each chunk's accounting rows (``chunks.process_table``), as the chunk is done."""
+    def run(self, index: int) -> Iterator[ChunkResult]:
+        """Each chunk's accounting record (``chunks.process_chunk``), as the chunk is done."""
         for chunk in iter_chunks(self._shards[index]):
-            yield process_table(chunk, self._stages, self._dirs)
+            yield process_chunk(chunk, self._stages, self._dirs)
 
 
 def _largest_first(shards: Sequence[ShardInput]) -> list[int]:
@@ -112,14 +112,14 @@ class RayExecutor(Executor):
         # Shards go to actors once they are up (an actor the cluster cannot place yet holds none back),
         # and to each as it finishes its previous one.
         starting = {actor.__ray_ready__.remote(): actor for actor in actors}
-        running: dict[Any, Any] = {}  # a shard's stream of accounting rows -> its actor
+        running: dict[Any, Any] = {}  # a shard's stream of accounting records -> its actor
         try:
             while running or (starting and todo):
                 [ready], _ = ray.wait([*starting, *running], num_returns=1)
                 if isinstance(ready, ray.ObjectRefGenerator):
-                    rows = next(ready, None)
-                    if rows is not None:
-                        yield from results_of(ray.get(rows))
+                    result = next(ready, None)
+                    if result is not None:
+                        yield ray.get(result)
                         continue
                     actor = running.pop(ready)  # its shard is done
                 else:
