@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, ClassVar
 
 import pyarrow as pa
@@ -15,7 +17,7 @@ from fineweb_pipe.stages.pii.entities import DEFAULT_PHONE_LENIENCY, DEFAULT_PHO
 from fineweb_pipe.stages.pii.prefilter import Prefilter, Window
 from fineweb_pipe.stages.pii.replace import Policy, Replacer, keep_detection, resolve_overlaps
 
-if TYPE_CHECKING:  # presidio (with spaCy, thinc and torch: ~1.7 CPU-s) is imported by workers only, in setup()
+if TYPE_CHECKING:  # presidio (with spaCy and thinc: ~0.9 CPU-s) is imported by workers only, in setup()
     from fineweb_pipe.stages.pii.analyzer import PiiAnalyzer
 
 PII_SPANS = "pii_spans"
@@ -73,7 +75,9 @@ class PiiScrubber(Transform):
         return {**self.__dict__, "_analyzer": None, "_prefilter": None, "_replacer": None}
 
     def setup(self) -> None:
-        from fineweb_pipe.stages.pii.analyzer import PiiAnalyzer
+        # Pattern recognizers need no torch; a spaCy NER model may (spacy-transformers).
+        with nullcontext() if self.ner_model else _torch_hidden():
+            from fineweb_pipe.stages.pii.analyzer import PiiAnalyzer
 
         self._analyzer = PiiAnalyzer(self.entity_types, self.phone_regions, self.phone_leniency,
                                      self.user_patterns, self.ner_model, self.min_score)
@@ -130,3 +134,24 @@ class PiiScrubber(Transform):
         types = [sorted({d.entity_type for d in found}) for found in per_doc]
         batch = set_column(batch, PII_SPANS, pa.array(spans, pa.list_(SPAN_TYPE)))
         return set_column(batch, PII_TYPES, pa.array(types, pa.list_(pa.string())))
+
+
+@contextmanager
+def _torch_hidden() -> Iterator[None]:
+    """Make ``import torch`` fail inside the block, unless torch is already loaded.
+
+    thinc (imported by spaCy, imported by presidio) imports torch whenever it is installed, as our
+    training extra installs it, and asks it for CUDA devices: per worker ~1 CPU-s, ~180 MB, and a CUDA
+    probe on GPU nodes, for pattern matching that never uses it. ``sys.modules[name] = None`` is
+    Python's documented way to make an import raise ImportError, which thinc treats as "no torch"; the
+    entry is removed afterwards, so later code in the process imports torch normally.
+    """
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import importlib.util
 import pickle
+import subprocess
+import sys
 
 import pyarrow as pa
 import pytest
@@ -134,6 +137,26 @@ def test_stage_pickles_without_presidio_state(tag_stage: PiiScrubber):
     assert clone._analyzer is None
     text, value = SAMPLES["IBAN_CODE"]
     assert clone.process(table([text])).kept.column("text")[0].as_py() == text.replace(value, "<IBAN_CODE>")
+
+
+WORKER_SETUP = f"""
+import sys
+from fineweb_pipe.stages.pii import PiiScrubber
+stage = PiiScrubber(policy="tag")
+stage.setup()
+assert "torch" not in sys.modules, "the pattern-only scrubber loaded torch"
+assert stage.process(stage_input).kept.column("text")[0].as_py() == {SAMPLES["EMAIL_ADDRESS"][0].replace(
+    SAMPLES["EMAIL_ADDRESS"][1], "<EMAIL_ADDRESS>")!r}
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed: nothing to keep out")
+def test_a_pattern_only_worker_does_not_load_torch():
+    # A fresh interpreter, as a pipeline worker is (this test session may have torch loaded already).
+    code = ("import pyarrow as pa\n"
+            f"stage_input = pa.table({{'id': ['0'], 'text': pa.array([{SAMPLES['EMAIL_ADDRESS'][0]!r}], pa.large_string())}})\n"
+            + WORKER_SETUP + "import torch\nassert torch.zeros(2).sum().item() == 0\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_bad_configuration_is_refused_with_a_hint():
