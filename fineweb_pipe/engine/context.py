@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pyarrow as pa
+
 from fineweb_pipe.stage import Resources, ShardRef
 from fineweb_pipe.stats import StageCounts
 
@@ -15,9 +17,21 @@ R = TypeVar("R")
 Mapper = Callable[[Callable[[Any], Any], Sequence[Any], Resources], list[Any]]
 
 
+def run_task(fn: Callable[[Any], R], item: Any) -> R:
+    """``fn(item)``, then Arrow's freed memory goes back to the OS.
+
+    Arrow's allocator keeps what a task freed for reuse, so without this a worker (or the driver, in
+    process) holds the sum of its past tasks' peaks: at 1M documents of dedup, ~250 MB more at the end.
+    """
+    try:
+        return fn(item)
+    finally:
+        pa.default_memory_pool().release_unused()
+
+
 def sequential_map(fn: Callable[[Any], R], items: Sequence[Any], resources: Resources) -> list[R]:
     """The in-process mapper: one item after another."""
-    return [fn(item) for item in items]
+    return [run_task(fn, item) for item in items]
 
 
 @dataclass

@@ -29,6 +29,7 @@ import ray
 
 from fineweb_pipe.engine.base import Executor
 from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_chunk
+from fineweb_pipe.engine.context import run_task
 from fineweb_pipe.stage import Resources, Stage
 
 # Retries are for lost workers (preempted nodes); a stage that raises on its input fails the same way
@@ -66,10 +67,6 @@ def _largest_first(shards: Sequence[ShardInput]) -> list[int]:
         return os.path.getsize(shard.path) if os.path.isfile(shard.path) else 0
 
     return sorted(range(len(shards)), key=lambda i: -size(shards[i]))
-
-
-def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
-    return fn(item)
 
 
 class RayExecutor(Executor):
@@ -132,7 +129,7 @@ class RayExecutor(Executor):
                 ray.kill(actor)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
-        remote = ray.remote(_apply).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
+        remote = ray.remote(run_task).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
                                             max_retries=TASK_MAX_RETRIES, retry_exceptions=False)
         fn_ref = ray.put(fn)
         return ray.get([remote.remote(fn_ref, item) for item in items])

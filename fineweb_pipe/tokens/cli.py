@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fineweb_pipe.engine.context import Mapper, PhaseContext, sequential_map
+from fineweb_pipe.engine.context import Mapper, PhaseContext, run_task, sequential_map
 from fineweb_pipe.stage import Resources, ShardRef
 from fineweb_pipe.tokens.shards import Manifest, ShardError, documents, read_index, validate
 from fineweb_pipe.tokens.stage import Tokenize
@@ -70,7 +70,7 @@ def parquet_inputs(paths: Sequence[str]) -> list[ShardRef]:
 def _pool_map(workers: int, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
     # spawn, not fork: the parent may already run HF tokenizers' thread pool, which a fork would break.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(fn, items))
+        return list(pool.map(partial(run_task, fn), items))
 
 
 def process_pool_mapper(workers: int) -> Mapper:
