@@ -14,6 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,13 +30,15 @@ from fineweb_pipe.dedup.lsh import bucket_rows, has_shingles, star_edges
 from fineweb_pipe.dedup.signatures import U64, MinHasher, MinHashParams
 from fineweb_pipe.stage import DROP_REASON, DROP_VALUE
 from fineweb_pipe.stats import EXCERPT_CHARS
-from fineweb_pipe.writers.atomic import write_json, write_parquet
+from fineweb_pipe.writers.atomic import ParquetSink, write_json, write_parquet
 
 NEAR_DUPLICATE = "near_duplicate"
 DUPLICATE_OF = "duplicate_of"
 CLUSTER_ID = "dedup_cluster_id"
 CLUSTER_SIZE = "dedup_cluster_size"
+LENGTH = "length"  # of each document's text, in the signature files of input shards
 EXAMPLE_MEMBERS = 5
+WRITE_BATCH_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -107,14 +110,15 @@ def signature_task(task: SignatureTask) -> dict[str, Any]:
     else:
         # Batch by batch from the file: memory is one batch of texts, not the shard's.
         hasher = MinHasher(params)
-        parts, lengths = [np.zeros((0, params.num_perm), U64)], [np.zeros(0, np.int64)]
+        parts, length_parts = [np.zeros((0, params.num_perm), U64)], [np.zeros(0, np.int64)]
         for batch in pq.ParquetFile(source.path).iter_batches(task.batch_size, columns=[schema.TEXT]):
             texts = batch.column(0)
             parts.append(hasher.signatures(texts.to_pylist()))
-            lengths.append(text_lengths(texts))
-        signatures = np.concatenate(parts)
-        node_ids = document_nodes(source, task.keep, np.concatenate(lengths))
-        write_parquet(pa.table({"sig": index.signature_column(signatures)}), source.sig_path)
+            length_parts.append(text_lengths(texts))
+        signatures, lengths = np.concatenate(parts), np.concatenate(length_parts)
+        node_ids = document_nodes(source, task.keep, lengths)
+        # The lengths go along for the write round, which then needs no second pass over the texts.
+        write_parquet(pa.table({"sig": index.signature_column(signatures), LENGTH: lengths}), source.sig_path)
     band, band_hash, node = bucket_rows(signatures, node_ids, params.num_bands, params.rows_per_band)
     part = (band_hash % U64(task.partitions)).astype(np.int64)
     for k in np.unique(part):
@@ -276,10 +280,11 @@ class WriteTask:
 
 
 def write_task(task: WriteTask) -> dict[str, Any]:
-    """Write one input shard's survivors (with cluster id and size) and its removed documents."""
+    """Write one input shard's survivors (with cluster id and size) and its removed documents, batch by
+    batch: memory is a row group of output, not the shard."""
     start = time.process_time()
-    table = pq.read_table(task.source.path)
-    own = document_nodes(task.source, task.keep, text_lengths(table[schema.TEXT]))
+    lengths = pq.read_table(task.source.sig_path, columns=[LENGTH])[LENGTH].to_numpy()
+    own = document_nodes(task.source, task.keep, lengths)
     cluster_id, cluster_size = own.copy(), np.ones(len(own), np.int32)
     duplicate_of = pa.nulls(len(own), pa.string())
     members = _read_files(os.path.join(task.work_dir, "members", f"s{task.source.index}", "*.parquet"))
@@ -290,39 +295,52 @@ def write_task(task: WriteTask) -> dict[str, Any]:
         position = np.full(len(own), -1)
         position[rows] = np.arange(len(rows))
         duplicate_of = members["kept_id"].combine_chunks().take(pa.array(np.where(position >= 0, position, 0)))
-        duplicate_of = pc.if_else(pa.array(position >= 0), duplicate_of, pa.nulls(len(own), pa.string()))
-    table = table.append_column(CLUSTER_ID, pa.array(cluster_id)).append_column(CLUSTER_SIZE, pa.array(cluster_size))
+        duplicate_of = pc.if_else(pa.array(position >= 0), duplicate_of, pa.nulls(len(own), duplicate_of.type))
     removed = cluster_id != own
-    kept = table.filter(pa.array(~removed))
-    write_parquet(kept, task.output_path)
-    if removed.any():
-        dropped = table.filter(pa.array(removed))
-        dropped = dropped.append_column(DROP_REASON, pa.array([NEAR_DUPLICATE] * len(dropped), pa.string()))
-        dropped = dropped.append_column(DROP_VALUE, pa.nulls(len(dropped), pa.string()))
-        dropped = dropped.append_column(DUPLICATE_OF, duplicate_of.filter(pa.array(removed)))
-        write_parquet(dropped, task.removed_path)
+    examples = {int(i): label for label in task.example_labels
+                for i in np.flatnonzero(cluster_id == label)[:EXAMPLE_MEMBERS]}
+    example_rows: dict[int, dict[str, Any]] = {}
+    source = pq.ParquetFile(task.source.path)
+    kept_schema = source.schema_arrow.append(pa.field(CLUSTER_ID, pa.int64())).append(pa.field(CLUSTER_SIZE, pa.int32()))
+    removed_schema = kept_schema.append(pa.field(DROP_REASON, pa.string())).append(
+        pa.field(DROP_VALUE, pa.string())).append(pa.field(DUPLICATE_OF, duplicate_of.type))
+    with ParquetSink(task.output_path, kept_schema) as kept, ExitStack() as stack:
+        dropped = stack.enter_context(ParquetSink(task.removed_path, removed_schema)) if removed.any() else None
+        first = 0
+        for batch in source.iter_batches(WRITE_BATCH_ROWS):
+            rows = slice(first, first + batch.num_rows)
+            table = pa.Table.from_batches([batch], source.schema_arrow).append_column(
+                CLUSTER_ID, pa.array(cluster_id[rows])).append_column(CLUSTER_SIZE, pa.array(cluster_size[rows]))
+            gone = removed[rows]
+            kept.write(table.filter(pa.array(~gone)))
+            if dropped is not None and gone.any():
+                mask = pa.array(gone)
+                n = int(gone.sum())
+                dropped.write(table.filter(mask).append_column(DROP_REASON, pa.array([NEAR_DUPLICATE] * n, pa.string()))
+                              .append_column(DROP_VALUE, pa.nulls(n, pa.string()))
+                              .append_column(DUPLICATE_OF, duplicate_of[rows].filter(mask)))
+            for i in (i for i in examples if rows.start <= i < rows.stop):
+                example_rows[i] = _example(table, i - first, examples[i], own[i] == examples[i])
+            first = rows.stop
     if task.save_index:
         signatures = index.read_signatures(task.source.sig_path, task.num_perm)
         survivors = ~removed & has_shingles(signatures)
-        index.write_source(task.save_index, task.source.shard, table[schema.ID].filter(pa.array(survivors)),
-                           signatures[survivors])
+        ids = pq.read_table(task.source.path, columns=[schema.ID])[schema.ID]
+        index.write_source(task.save_index, task.source.shard, ids.filter(pa.array(survivors)), signatures[survivors])
     return {
         "docs_in": len(own),
         "docs_out": int((~removed).sum()),
         "removed": int(removed.sum()),
-        "examples": _examples(table, cluster_id, own, task.example_labels),
+        "examples": [example_rows[i] for i in examples],
         "cpu_s": time.process_time() - start,
     }
 
 
-def _examples(table: pa.Table, cluster_id: np.ndarray, own: np.ndarray, labels: tuple[int, ...]) -> list[dict]:
-    rows = []
-    for label in labels:
-        for i in np.flatnonzero(cluster_id == label)[:EXAMPLE_MEMBERS]:
-            row = {"cluster_id": int(label), "kept": bool(own[i] == label)}
-            for column in (schema.ID, schema.URL):
-                if column in table.column_names:
-                    row[column] = table[column][int(i)].as_py()
-            row["text"] = (table[schema.TEXT][int(i)].as_py() or "")[:EXCERPT_CHARS]
-            rows.append(row)
-    return rows
+def _example(table: pa.Table, row: int, label: int, kept: bool) -> dict[str, Any]:
+    """One member of an example cluster, for the report."""
+    example: dict[str, Any] = {"cluster_id": int(label), "kept": bool(kept)}
+    for column in (schema.ID, schema.URL):
+        if column in table.column_names:
+            example[column] = table[column][row].as_py()
+    example["text"] = (table[schema.TEXT][row].as_py() or "")[:EXCERPT_CHARS]
+    return example

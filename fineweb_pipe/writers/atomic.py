@@ -11,13 +11,16 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 PARQUET_COMPRESSION = "zstd"
+# Row groups of a streamed Parquet file: large enough for column-wise reads, small enough to buffer.
+ROW_GROUP_BYTES = 64 << 20
 
 
 def is_local(path: str) -> bool:
@@ -45,6 +48,53 @@ def write_parquet(table: pa.Table, path: str) -> None:
     """Write ``table`` as one zstd Parquet file, atomically."""
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression=PARQUET_COMPRESSION)
+
+
+class ParquetSink:
+    """One Parquet file written table by table, atomically, holding at most a row group in memory.
+
+    Tables are buffered into row groups of about ``row_group_bytes`` (in memory, uncompressed). The file
+    appears under ``path`` when the ``with`` block ends without an error, with ``schema`` even if no
+    row was written; every table must have that schema.
+    """
+
+    def __init__(self, path: str, schema: pa.Schema, row_group_bytes: int = ROW_GROUP_BYTES) -> None:
+        self.path = path
+        self.schema = schema
+        self.row_group_bytes = row_group_bytes
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_bytes = 0
+        self._stack = ExitStack()
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> "ParquetSink":
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._writer = self._stack.enter_context(pq.ParquetWriter(tmp, self.schema, compression=PARQUET_COMPRESSION))
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        if not table.schema.equals(self.schema):
+            raise ValueError(f"{self.path}: table schema {table.schema} differs from the file's {self.schema}")
+        self._pending.append(table)
+        self._pending_bytes += table.nbytes
+        self.rows += table.num_rows
+        if self._pending_bytes >= self.row_group_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        assert self._writer is not None, "use ParquetSink in a with block"
+        if self._pending:
+            table = pa.concat_tables(self._pending)
+            self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+        self._pending, self._pending_bytes = [], 0
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if exc_type is None:
+            self._flush()
+        self._pending = []
+        self._stack.__exit__(exc_type, exc, traceback)
 
 
 def write_arrow(table: pa.Table, path: str) -> None:

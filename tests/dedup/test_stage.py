@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fineweb_pipe.dedup import MinHashDedup
+from fineweb_pipe.dedup import MinHashDedup, rounds
 from fineweb_pipe.engine.context import PhaseContext
 from fineweb_pipe.stage import ShardRef
 
@@ -77,6 +77,23 @@ def test_outputs_removed_rows_stats_and_resume(corpus: Path, tmp_path: Path) -> 
     stage.run(again)
     assert again.sections["dedup"]["removed"] == section["removed"]
     assert before == {r.shard: os.path.getmtime(ctx.output_path(r.shard)) for r in ctx.inputs}
+
+
+def test_every_document_comes_out_once_whatever_the_write_batch(corpus: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    stage = MinHashDedup()
+    whole = _run(corpus, tmp_path / "whole", stage)
+    monkeypatch.setattr(rounds, "WRITE_BATCH_ROWS", 97)  # shards of 1,000 rows: 11 batches, uneven
+    batched = _run(corpus, tmp_path / "batched", stage)
+    for ref in whole.inputs:
+        kept = pq.read_table(batched.output_path(ref.shard))
+        assert kept.equals(pq.read_table(whole.output_path(ref.shard)))
+        removed = pq.read_table(str(tmp_path / "batched" / "removed" / stage.name / f"{ref.shard}.parquet"))
+        source_ids = pq.read_table(ref.path, columns=["id"])["id"].to_pylist()
+        # Nothing lost or doubled, and survivors keep their input order.
+        assert sorted(kept["id"].to_pylist() + removed["id"].to_pylist()) == sorted(source_ids)
+        assert kept["id"].to_pylist() == [i for i in source_ids if i in set(kept["id"].to_pylist())]
+    assert batched.sections["dedup"]["examples"] == whole.sections["dedup"]["examples"]
 
 
 def test_a_later_crawl_is_deduplicated_against_a_saved_index(corpus: Path, tmp_path: Path) -> None:
