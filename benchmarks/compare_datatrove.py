@@ -244,25 +244,23 @@ def our_pipeline(lists: dict[str, str]) -> Any:
 
 
 def run_ours(inputs: list[str], output: str, engine: str, workers: int, lists: dict[str, str]) -> None:
-    from fineweb_pipe.engine.local import LocalExecutor
-    from fineweb_pipe.engine.ray_executor import RayExecutor
+    from fineweb_pipe.engine.base import make_executor
     from fineweb_pipe.engine.runner import Runner
 
     shutil.rmtree(output, ignore_errors=True)
-    with (RayExecutor(workers=workers) if engine == "ray" else LocalExecutor()) as executor:
+    with make_executor(engine, workers) as executor:
         Runner(our_pipeline(lists), inputs, output, executor, show_progress=False).run()
 
 
 def run_ours_dedup(corpus_dir: str, output: str, engine: str, workers: int, verify_threshold: float | None,
                    bands: int) -> None:
     from fineweb_pipe.dedup import MinHashDedup, MinHashParams
-    from fineweb_pipe.engine.local import LocalExecutor
-    from fineweb_pipe.engine.ray_executor import RayExecutor
+    from fineweb_pipe.engine.base import make_executor
     from fineweb_pipe.engine.runner import Runner
     from fineweb_pipe.pipeline import Pipeline
 
     shutil.rmtree(output, ignore_errors=True)
-    with (RayExecutor(workers=workers) if engine == "ray" else LocalExecutor()) as executor:
+    with make_executor(engine, workers) as executor:
         Runner(Pipeline(name="dedup", steps=[MinHashDedup(MinHashParams(num_bands=bands), verify_threshold)]), [os.path.join(corpus_dir, "docs")], output, executor,
                show_progress=False).run()
 

@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.local import LocalExecutor
+from fineweb_pipe.engine.base import make_executor
 from fineweb_pipe.engine.runner import Runner, output_folder
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.report import write_report
@@ -45,7 +44,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", required=True, type=_output_folder,
                         help="output folder, a file system path (a rerun into it resumes)")
     parser.add_argument("--engine", choices=("ray", "local"), default="ray",
-                        help="ray (default): Ray Data, embedded or on a cluster; local: in-process, for debugging")
+                        help="ray (default): embedded or on a cluster; local: in-process, for debugging")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address (default: $RAY_ADDRESS, else start an embedded local Ray)")
     parser.add_argument("--workers", type=int, default=None, help="stage workers (default: the cluster's CPUs)")
@@ -62,14 +61,7 @@ def _output_folder(path: str) -> str:
 
 def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
     """Run ``pipeline`` as the parsed ``args`` say; used by ``fineweb-pipe run`` and by pipeline files."""
-    executor: Executor
-    if args.engine == "local":
-        executor = LocalExecutor()
-    else:
-        from fineweb_pipe.engine.ray_executor import RayExecutor  # imports Ray: only when it is used
-
-        executor = RayExecutor(address=args.address, workers=args.workers)
-    with executor:
+    with make_executor(args.engine, args.workers, args.address) as executor:
         Runner(pipeline, args.input, args.output, executor, show_progress=not args.quiet).run()
     if not args.no_report:
         print(f"report: {write_report(args.output)}", file=sys.stderr)

@@ -37,3 +37,16 @@ class Executor(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_executor(engine: str, workers: int | None = None, address: str | None = None) -> Executor:
+    """``local`` (in-process, one worker) or ``ray`` (embedded, or the cluster at ``address``)."""
+    if engine == "local":
+        from fineweb_pipe.engine.local import LocalExecutor
+
+        return LocalExecutor()
+    if engine == "ray":
+        from fineweb_pipe.engine.ray_executor import RayExecutor  # imports Ray: only when it is used
+
+        return RayExecutor(address=address, workers=workers)
+    raise ValueError(f"unknown engine {engine!r}: use 'ray' or 'local'")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fineweb_pipe import schema
@@ -35,13 +36,14 @@ from fineweb_pipe.engine.progress import Progress
 from fineweb_pipe.pipeline import Phase, Pipeline
 from fineweb_pipe.readers import READERS, ParquetReader, reader_for
 from fineweb_pipe.readers.files import expand_inputs, shard_id
-from fineweb_pipe.stage import Filter, ShardRef, Stage, Transform
+from fineweb_pipe.stage import Filter, Resources, ShardRef, Stage, Transform
 from fineweb_pipe.stats import Profile, StageCounts, text_bytes
 from fineweb_pipe.writers.atomic import write_json
 
 STATS_FORMAT = 1
 # Runs of a phase over its unfinished shards when workers are lost (each run redoes only those).
 PHASE_ATTEMPTS = 4
+MEASURE_BATCH_ROWS = 4096
 
 
 @dataclass
@@ -50,6 +52,8 @@ class _PhaseOutcome:
     stats: ShardStats = field(default_factory=ShardStats)
     global_counts: StageCounts | None = None
     sections: dict[str, Any] = field(default_factory=dict)
+    output: Profile | None = None  # of the documents a global stage wrote
+    output_bytes: int = 0
     wall_s: float = 0.0
 
 
@@ -171,10 +175,25 @@ class Runner:
             )
             stage.run(context)
             summary = {"counts": context.total().to_json(), "sections": context.sections}
+            if stage.passes_documents:
+                summary["output"] = self._measure_output(phase, shards)
             write_json(summary, summary_path)  # last: its presence marks the phase finished
         self.progress.global_done(stage.name, summary["counts"])
+        output = summary.get("output")
         return _PhaseOutcome(shards=shards, global_counts=StageCounts.from_json(summary["counts"]),
-                             sections=summary["sections"])
+                             sections=summary["sections"],
+                             output=Profile.from_json(output["profile"]) if output else None,
+                             output_bytes=output["bytes"] if output else 0)
+
+    def _measure_output(self, phase: Phase, shards: list[str]) -> dict[str, Any]:
+        """Bytes and profile of the documents a global stage wrote, one task per shard."""
+        folder = self._phase_output_dir(phase)
+        measured = self.executor.map(measure_documents, [os.path.join(folder, f"{s}.parquet") for s in shards],
+                                     Resources(num_cpus=1.0))
+        profile = Profile()
+        for m in measured:
+            profile.merge(Profile.from_json(m["profile"]))
+        return {"bytes": sum(m["bytes"] for m in measured), "profile": profile.to_json()}
 
     # -- stats ----------------------------------------------------------------------------------
 
@@ -188,7 +207,7 @@ class Runner:
                 assert counts is not None
                 # Global stages count documents; their bytes follow from what they read and wrote.
                 counts.bytes_in = stages[-1]["bytes_out"] if stages else 0
-                counts.bytes_out = self._output_bytes(phase) if phase.global_stage.passes_documents else counts.bytes_in
+                counts.bytes_out = outcome.output_bytes if phase.global_stage.passes_documents else counts.bytes_in
                 stages.append({"name": phase.global_stage.name, "kind": "global", "phase": phase.index,
                                **counts.to_json()})
                 sections.update(outcome.sections)
@@ -199,8 +218,7 @@ class Runner:
             samples.update(outcome.stats.samples)
         first = outcomes[0].stats
         last_docs = outcomes[self.documents_phase]
-        after = last_docs.stats.after if self.pipeline.phases[self.documents_phase].global_stage is None \
-            else self._profile_documents()
+        after = last_docs.output or last_docs.stats.after
         return {
             "format": STATS_FORMAT,
             "run": {
@@ -222,22 +240,17 @@ class Runner:
             "sections": sections,
         }
 
-    def _output_bytes(self, phase: Phase) -> int:
-        folder = self._phase_output_dir(phase)
-        return sum(text_bytes(pq.read_table(os.path.join(folder, name), columns=[schema.TEXT]))
-                   for name in sorted(os.listdir(folder))
-                   if schema.TEXT in pq.read_schema(os.path.join(folder, name)).names)
 
-    def _profile_documents(self) -> Profile:
-        profile = Profile()
-        folder = os.path.join(self.output, "documents")
-        for name in sorted(os.listdir(folder)):
-            path = os.path.join(folder, name)
-            present = pq.read_schema(path).names
-            # Only the profiled columns: a whole shard (ids, URLs, metadata) is not needed for it.
-            profile.add(pq.read_table(path, columns=[c for c in (schema.TEXT, schema.LANGUAGE, schema.LANGUAGE_SCORE)
-                                                     if c in present]))
-        return profile
+def measure_documents(path: str) -> dict[str, Any]:
+    """Text bytes and profile of one documents file, read batch by batch and only the profiled columns."""
+    parquet = pq.ParquetFile(path)
+    columns = [c for c in (schema.TEXT, schema.LANGUAGE, schema.LANGUAGE_SCORE) if c in parquet.schema_arrow.names]
+    profile, nbytes = Profile(), 0
+    for batch in parquet.iter_batches(MEASURE_BATCH_ROWS, columns=columns):
+        table = pa.Table.from_batches([batch])
+        profile.add(table)
+        nbytes += text_bytes(table)
+    return {"bytes": nbytes, "profile": profile.to_json()}
 
 
 def _kind(stage: Stage) -> str:
