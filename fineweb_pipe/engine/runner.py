@@ -206,7 +206,7 @@ class Runner:
                 counts = outcome.global_counts
                 assert counts is not None
                 # Global stages count documents; their bytes follow from what they read and wrote.
-                counts.bytes_in = stages[-1]["bytes_out"] if stages else 0
+                counts.bytes_in = stages[-1]["bytes_out"] if stages else outcomes[0].stats.reader.bytes
                 counts.bytes_out = outcome.output_bytes if phase.global_stage.passes_documents else counts.bytes_in
                 stages.append({"name": phase.global_stage.name, "kind": "global", "phase": phase.index,
                                **counts.to_json()})

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from fineweb_pipe import schema
 from fineweb_pipe.readers.base import Reader
-from fineweb_pipe.stats import ReaderCounts
+from fineweb_pipe.stats import ReaderCounts, text_bytes
 
 
 class ParquetReader(Reader):
@@ -38,4 +38,5 @@ class ParquetReader(Reader):
                 row += table.num_rows
                 counts.records["row"] += table.num_rows
                 counts.documents += table.num_rows
+                counts.bytes += text_bytes(table)
                 yield table

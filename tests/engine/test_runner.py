@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from engine_support import CrashAfter, make_pipeline, output_digest
 
+from fineweb_pipe.dedup import MinHashDedup
 from fineweb_pipe.engine.local import LocalExecutor
 from fineweb_pipe.engine.runner import Runner
+from fineweb_pipe.pipeline import Pipeline
+from fineweb_pipe.sample.prose import english_article
 
 
 def run_local(crawl: Path, output: Path, pipeline=None) -> dict:
@@ -55,3 +60,22 @@ def test_crash_then_rerun_gives_the_same_output(crawl: Path, tmp_path: Path) -> 
     run_local(crawl, tmp_path / "resumed", pipeline())
     assert output_digest(str(tmp_path / "resumed")) == output_digest(str(tmp_path / "clean"))
     assert not list((tmp_path / "resumed").rglob("*.tmp-*"))
+
+
+def test_a_pipeline_that_starts_with_dedup_accounts_for_its_bytes_and_profile(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    articles = ["\n".join(english_article(rng, "astronomy", 3)) for _ in range(30)]
+    for part in range(2):  # the second file repeats ten articles of the first: near-duplicates to remove
+        texts = articles[part * 15:(part + 1) * 15] + (articles[:10] if part else [])
+        pq.write_table(pa.table({"id": [f"p{part}-{i}" for i in range(len(texts))],
+                                 "text": pa.array(texts, pa.large_string())}), tmp_path / f"part-{part}.parquet")
+    with LocalExecutor() as executor:
+        stats = Runner(Pipeline([MinHashDedup()]), [str(tmp_path / "part-0.parquet"), str(tmp_path / "part-1.parquet")],
+                       str(tmp_path / "out"), executor, show_progress=False).run()
+    [dedup] = stats["stages"]
+    written = pq.read_table(tmp_path / "out" / "documents", columns=["text"])["text"]
+    assert dedup["docs_in"] == 40 and dedup["docs_out"] == len(written) == 30
+    assert dedup["bytes_in"] == stats["reader"]["bytes"] == sum(len(t.encode()) for t in articles) + sum(
+        len(t.encode()) for t in articles[:10])
+    assert dedup["bytes_out"] == sum(len(t.as_py().encode()) for t in written)
+    assert stats["profiles"]["after"]["docs"] == 30
