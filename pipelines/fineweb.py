@@ -32,7 +32,8 @@ pipeline = Pipeline(
         GopherQualityFilter(),
         C4QualityFilter(filter_no_terminal_punct=False),
         FineWebQualityFilter(),
-        # 8. Near-duplicates: MinHash on word 5-grams, 14 bands x 8 rows, one document kept per cluster.
+        # 8. Near-duplicates: MinHash on word 5-grams, one document kept per cluster. FineWeb's 14 bands x 8 rows
+        #    plus two bands: candidate pairs are verified here, so the extra bands add recall, not false matches.
         MinHashDedup(),
         # 9. Emails and public IP addresses replaced by FineWeb's placeholders (and phones, cards, IBANs...).
         PiiScrubber(),

@@ -71,9 +71,15 @@ def shingle_hash(shingle: bytes) -> int:
 
 @dataclass(frozen=True)
 class MinHashParams:
-    """Shape of the signatures and of the LSH bands; FineWeb's defaults: 5-grams, 14 bands x 8 rows."""
+    """Shape of the signatures and of the LSH bands: word 5-grams, 16 bands x 8 rows by default.
 
-    num_bands: int = 14
+    FineWeb used 14 x 8 (``num_bands=14``) with no verification. ``MinHashDedup`` verifies candidate
+    pairs, so two more bands buy recall without costing precision: at 1M documents, recall of pairs
+    with Jaccard >= 0.85 rises from 0.9987 to 0.9995 at the same precision and time
+    (``benchmarks/README.md``).
+    """
+
+    num_bands: int = 16
     rows_per_band: int = 8
     ngram: int = 5
     seed: int = 1

@@ -29,7 +29,7 @@ def test_signatures_load_into_datasketch_lsh() -> None:
     edited = TEXT.replace("road repairs", "road works")
     other = "A completely different page about gardening, tomatoes and watering schedules in summer."
     sigs = MinHasher().signatures([TEXT, edited, other])
-    lsh = MinHashLSH(threshold=0.5, num_perm=112)
+    lsh = MinHashLSH(threshold=0.5, num_perm=MinHasher().params.num_perm)
     lsh.insert("original", to_lean_minhash(sigs[0]))
     assert lsh.query(to_lean_minhash(sigs[1])) == ["original"]
     assert lsh.query(to_lean_minhash(sigs[2])) == []
