@@ -164,7 +164,7 @@ def process_chunk(chunk: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> 
             before.add(batch)  # documents as first seen with text: after extraction, before filters
     after = Profile()
     after.add(batch)
-    result.before = (before or Profile()).to_json()
+    result.before = (before or after).to_json()  # no stage made text: as read
     result.after = after.to_json()
     result.kept_samples = sample_rows(batch, KEPT_SAMPLES)
     if batch.num_rows:

@@ -62,20 +62,38 @@ def test_crash_then_rerun_gives_the_same_output(crawl: Path, tmp_path: Path) -> 
     assert not list((tmp_path / "resumed").rglob("*.tmp-*"))
 
 
-def test_a_pipeline_that_starts_with_dedup_accounts_for_its_bytes_and_profile(tmp_path: Path) -> None:
+def _articles_with_repeats(folder: Path, suffix: str) -> tuple[list[str], list[str]]:
+    """Two input files; the second repeats ten articles of the first (duplicates to remove)."""
     rng = random.Random(7)
     articles = ["\n".join(english_article(rng, "astronomy", 3)) for _ in range(30)]
-    for part in range(2):  # the second file repeats ten articles of the first: near-duplicates to remove
+    paths, everything = [], []
+    for part in range(2):
         texts = articles[part * 15:(part + 1) * 15] + (articles[:10] if part else [])
-        pq.write_table(pa.table({"id": [f"p{part}-{i}" for i in range(len(texts))],
-                                 "text": pa.array(texts, pa.large_string())}), tmp_path / f"part-{part}.parquet")
+        table = pa.table({"id": [f"p{part}-{i}" for i in range(len(texts))], "text": pa.array(texts, pa.large_string())})
+        path = folder / f"part-{part}.{suffix}"
+        if suffix == "parquet":
+            pq.write_table(table, path)
+        else:
+            path.write_text("".join(json.dumps(row) + "\n" for row in table.to_pylist()), encoding="utf-8")
+        paths.append(str(path))
+        everything += texts
+    return paths, everything
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_a_pipeline_that_starts_with_dedup(suffix: str, tmp_path: Path) -> None:
+    inputs, texts = _articles_with_repeats(tmp_path, suffix)
     with LocalExecutor() as executor:
-        stats = Runner(Pipeline([MinHashDedup()]), [str(tmp_path / "part-0.parquet"), str(tmp_path / "part-1.parquet")],
-                       str(tmp_path / "out"), executor, show_progress=False).run()
+        stats = Runner(Pipeline([MinHashDedup()]), inputs, str(tmp_path / "out"), executor, show_progress=False).run()
     [dedup] = stats["stages"]
-    written = pq.read_table(tmp_path / "out" / "documents", columns=["text"])["text"]
-    assert dedup["docs_in"] == 40 and dedup["docs_out"] == len(written) == 30
-    assert dedup["bytes_in"] == stats["reader"]["bytes"] == sum(len(t.encode()) for t in articles) + sum(
-        len(t.encode()) for t in articles[:10])
-    assert dedup["bytes_out"] == sum(len(t.as_py().encode()) for t in written)
-    assert stats["profiles"]["after"]["docs"] == 30
+    written = pq.read_table(tmp_path / "out" / "documents")
+    assert stats["reader"]["documents"] == dedup["docs_in"] == 40 and dedup["docs_out"] == written.num_rows == 30
+    assert stats["profiles"]["before"]["docs"] == 40 and stats["profiles"]["after"]["docs"] == 30
+    assert dedup["bytes_out"] == sum(len(t.as_py().encode()) for t in written["text"])
+    if suffix == "parquet":
+        # Read where they lie, not copied first: the documents keep the input's columns.
+        assert dedup["bytes_in"] == stats["reader"]["bytes"] == sum(len(t.encode()) for t in texts)
+        assert not (tmp_path / "out" / "_work" / "00-stream").exists()
+        assert written.column_names == ["id", "text", "dedup_cluster_id", "dedup_cluster_size"]
+    else:
+        assert "source_offset" in written.column_names
