@@ -77,6 +77,34 @@ class Histogram:
         return cls(edges=list(data["edges"]), counts=list(data["counts"]))
 
 
+def word_counts(texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Words in each string, as ``len(text.split())`` but on the UTF-8 bytes in place (~2x faster than
+    splitting the strings): words are separated by ASCII whitespace, so a Unicode space (U+00A0,
+    U+3000) joins two words here. 0 for a null."""
+    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+    return np.concatenate([np.zeros(0, np.int64), *(_word_counts(c) for c in chunks)])
+
+
+def _word_counts(array: pa.Array) -> np.ndarray:
+    if not pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_string())
+    n = len(array)
+    if n == 0 or array.buffers()[2] is None:
+        return np.zeros(n, np.int64)
+    offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset:array.offset + n + 1]
+    data = np.frombuffer(array.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+    space = (data == 32) | (data - np.uint8(9) <= 4)  # space, or \t \n \v \f \r (9-13; smaller bytes wrap)
+    starts = ~space
+    starts[1:] &= space[:-1]
+    # Each document's first byte starts a word whatever the document before it ended with.
+    begins = offsets[:-1][offsets[1:] > offsets[:-1]] - offsets[0]
+    starts[begins] = ~space[begins]
+    counts = np.diff(np.searchsorted(np.flatnonzero(starts), offsets - offsets[0]))
+    if array.null_count:
+        counts[array.is_null().to_numpy(zero_copy_only=False)] = 0
+    return counts
+
+
 @dataclass
 class Profile:
     """Shape of a set of documents: lengths in characters, words and lines; languages and scores."""
@@ -94,8 +122,7 @@ class Profile:
         text = table.column(schema.TEXT)
         self.docs += table.num_rows
         self.chars.add(pc.utf8_length(text).to_numpy(zero_copy_only=False))
-        words = pc.list_value_length(pc.utf8_split_whitespace(text))
-        self.words.add(words.to_numpy(zero_copy_only=False))
+        self.words.add(word_counts(text))
         lines = pc.add(pc.count_substring(text, "\n"), 1)
         self.lines.add(lines.to_numpy(zero_copy_only=False))
         if schema.LANGUAGE in table.column_names:
