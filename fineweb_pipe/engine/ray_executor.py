@@ -47,16 +47,15 @@ LOST_WORKER_ERRORS = (ray.exceptions.ActorUnavailableError, ray.exceptions.Actor
 class _ShardWorker:
     """An actor of the stage pool: sets the stages up once, then runs whole shards."""
 
-    def __init__(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> None:
-        self._shards = shards
+    def __init__(self, stages: Sequence[Stage], dirs: PhaseDirs) -> None:
         self._stages = stages
         self._dirs = dirs
         for stage in stages:
             stage.setup()
 
-    def run(self, index: int) -> Iterator[ChunkResult]:
+    def run(self, shard: ShardInput) -> Iterator[ChunkResult]:
         """Each chunk's accounting record (``chunks.process_chunk``), as the chunk is done."""
-        for chunk in iter_chunks(self._shards[index]):
+        for chunk in iter_chunks(shard):
             yield process_chunk(chunk, self._stages, self._dirs)
 
 
@@ -103,8 +102,9 @@ class RayExecutor(Executor):
         worker = ray.remote(_ShardWorker).options(
             num_cpus=min(wanted, self._cluster_cpus / self.workers), num_gpus=gpus or None, memory=memory or None,
             max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=TASK_MAX_RETRIES)
-        shards_ref, stages_ref = ray.put(list(shards)), ray.put(list(stages))
-        actors = [worker.remote(shards_ref, stages_ref, dirs) for _ in range(min(self.workers, len(shards)))]
+        # Arguments by value, not object refs: a restarted actor needs its constructor's arguments again,
+        # and stages pickle small (plain parameters; state is built in setup()).
+        actors = [worker.remote(list(stages), dirs) for _ in range(min(self.workers, len(shards)))]
         todo = deque(_largest_first(shards))
         # Shards go to actors once they are up (an actor the cluster cannot place yet holds none back),
         # and to each as it finishes its previous one.
@@ -123,7 +123,7 @@ class RayExecutor(Executor):
                     actor = starting.pop(ready)
                     ray.get(ready)  # raises what the actor's setup raised
                 if todo:
-                    running[actor.run.options(num_returns="streaming").remote(todo.popleft())] = actor
+                    running[actor.run.options(num_returns="streaming").remote(shards[todo.popleft()])] = actor
         finally:  # free the pool's CPUs for the next phase, also when the runner stops early
             for actor in actors:
                 ray.kill(actor)
