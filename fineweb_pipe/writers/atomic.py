@@ -91,10 +91,18 @@ class ParquetSink:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        if exc_type is None:
-            self._flush()
-        self._pending = []
-        self._stack.__exit__(exc_type, exc, traceback)
+        # The writer closes, then the file is renamed into place, or removed on an error (the last
+        # row group's write included).
+        try:
+            if exc_type is None:
+                self._flush()
+        except BaseException as error:
+            self._stack.__exit__(type(error), error, error.__traceback__)
+            raise
+        else:
+            self._stack.__exit__(exc_type, exc, traceback)
+        finally:
+            self._pending = []
 
 
 def write_arrow(table: pa.Table, path: str) -> None:

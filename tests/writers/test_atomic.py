@@ -43,3 +43,14 @@ def test_nothing_appears_when_writing_fails(tmp_path: Path) -> None:
             sink.write(_docs(0, 5))
             sink.write(pa.table({"id": ["x"]}))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nothing_appears_when_the_last_row_group_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        with ParquetSink(str(tmp_path / "out.parquet"), SCHEMA) as sink:
+            sink.write(_docs(0, 5))
+            monkeypatch.setattr(pq.ParquetWriter, "write_table", fail)
+    assert list(tmp_path.iterdir()) == []
