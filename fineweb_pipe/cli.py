@@ -44,7 +44,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", required=True, type=_output_folder,
                         help="output folder, a file system path (a rerun into it resumes)")
     parser.add_argument("--engine", choices=("ray", "local"), default="ray",
-                        help="ray (default): embedded or on a cluster; local: in-process, for debugging")
+                        help="ray (default): embedded or on a cluster; local: in-process on one core, for "
+                             "debugging and for small machines (no Ray daemons: least memory)")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address (default: $RAY_ADDRESS, else start an embedded local Ray)")
     parser.add_argument("--workers", type=int, default=None, help="stage workers (default: the cluster's CPUs)")

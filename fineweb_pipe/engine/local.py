@@ -1,6 +1,7 @@
 """The in-process executor: the same stages and chunk code as on Ray, one chunk after another.
 
-For tests and debugging (a breakpoint in a stage just works); its output is identical to Ray's.
+For tests, debugging (a breakpoint in a stage just works) and one-core runs on small machines (no
+Ray daemons); its output is identical to Ray's.
 """
 
 from __future__ import annotations
