@@ -137,15 +137,11 @@ class Runner:
 
     def _measure_inputs(self, sources: list[ShardInput]) -> _PhaseOutcome:
         """The reader's counts and the documents' profile for inputs a global stage reads directly."""
-        measured = self.executor.map(measure_documents, [s.path for s in sources], Resources(num_cpus=1.0))
-        outcome = _PhaseOutcome(shards=[s.shard for s in sources])
-        for m in measured:
-            profile = Profile.from_json(m["profile"])
-            outcome.stats.reader.merge(ReaderCounts(documents=profile.docs, bytes=m["bytes"],
-                                                    records=Counter(row=profile.docs)))
-            outcome.stats.before.merge(profile)
-            outcome.stats.after.merge(profile)
-        return outcome
+        measured = self._measure([s.path for s in sources])
+        profile = Profile.from_json(measured["profile"])
+        reader = ReaderCounts(documents=profile.docs, bytes=measured["bytes"], records=Counter(row=profile.docs))
+        stats = ShardStats(reader=reader, before=profile, after=Profile.from_json(measured["profile"]))
+        return _PhaseOutcome(shards=[s.shard for s in sources], stats=stats)
 
     def _stream(self, phase: Phase, sources: list[ShardInput]) -> _PhaseOutcome:
         work = self._work_dir(phase)
@@ -201,7 +197,8 @@ class Runner:
             stage.run(context)
             summary = {"counts": context.total().to_json(), "sections": context.sections}
             if stage.passes_documents:
-                summary["output"] = self._measure_output(phase, shards)
+                folder = self._phase_output_dir(phase)
+                summary["output"] = self._measure([os.path.join(folder, f"{s}.parquet") for s in shards])
             write_json(summary, summary_path)  # last: its presence marks the phase finished
         self.progress.global_done(stage.name, summary["counts"])
         output = summary.get("output")
@@ -210,11 +207,9 @@ class Runner:
                              output=Profile.from_json(output["profile"]) if output else None,
                              output_bytes=output["bytes"] if output else 0)
 
-    def _measure_output(self, phase: Phase, shards: list[str]) -> dict[str, Any]:
-        """Bytes and profile of the documents a global stage wrote, one task per shard."""
-        folder = self._phase_output_dir(phase)
-        measured = self.executor.map(measure_documents, [os.path.join(folder, f"{s}.parquet") for s in shards],
-                                     Resources(num_cpus=1.0))
+    def _measure(self, paths: list[str]) -> dict[str, Any]:
+        """Text bytes and profile of the documents in ``paths`` (Parquet), one task per file."""
+        measured = self.executor.map(measure_documents, paths, Resources(num_cpus=1.0))
         profile = Profile()
         for m in measured:
             profile.merge(Profile.from_json(m["profile"]))

@@ -62,7 +62,6 @@ class ParquetSink:
         self.path = path
         self.schema = schema
         self.row_group_bytes = row_group_bytes
-        self.rows = 0
         self._pending: list[pa.Table] = []
         self._pending_bytes = 0
         self._stack = ExitStack()
@@ -78,7 +77,6 @@ class ParquetSink:
             raise ValueError(f"{self.path}: table schema {table.schema} differs from the file's {self.schema}")
         self._pending.append(table)
         self._pending_bytes += table.nbytes
-        self.rows += table.num_rows
         if self._pending_bytes >= self.row_group_bytes:
             self._flush()
 
