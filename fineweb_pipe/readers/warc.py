@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import AnyStr, BinaryIO
 
 import pyarrow as pa
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
@@ -187,7 +187,7 @@ class WarcReader(Reader):
             schema.ID: record_id(record) or fallback_id(path, offset),
             schema.URL: (record.headers.get("WARC-Target-URI") or "").strip("<>"),
             schema.DATE: record.headers.get("WARC-Date"),
-            schema.HTML: _without_nul(decoded.text, path, offset, counts),
+            schema.HTML: _without_nul(decoded.html, path, offset, counts),
             schema.CHARSET: decoded.charset,
             schema.CONTENT_TYPE: response.headers.get("content-type", ""),
             schema.SOURCE_FILE: path,
@@ -202,12 +202,14 @@ _DECODE_MESSAGES = {
 }
 
 
-def _without_nul(text: str, path: str, offset: int, counts: ReaderCounts) -> str:
-    """NUL characters removed (HTML parsers drop them; C tools downstream stop at them), and counted."""
-    if "\x00" not in text:
+def _without_nul(text: AnyStr, path: str, offset: int, counts: ReaderCounts) -> AnyStr:
+    """NUL characters removed (HTML parsers drop them; C tools downstream stop at them), and counted.
+    ``text`` is a ``str`` or UTF-8 ``bytes``, where a NUL byte is a NUL character."""
+    nul = "\x00" if isinstance(text, str) else b"\x00"
+    if nul not in text:
         return text
-    counts.error("nul_characters", path, offset, f"{text.count(chr(0))} NUL characters removed")
-    return text.replace("\x00", "")
+    counts.error("nul_characters", path, offset, f"{text.count(nul)} NUL characters removed")
+    return text.replace(nul, nul[:0])
 
 
 def _embedded_record(data: bytes) -> tuple[int, int] | None:

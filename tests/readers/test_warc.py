@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 from pathlib import Path
 
@@ -102,5 +103,17 @@ def test_html_sniffing_and_lying_charset() -> None:
     assert not is_html("text/plain", b"User-agent: *\nDisallow: /")
     assert not is_html("image/png", b"<html>")
     shift_jis = "<html><body>日本語のページです。</body></html>".encode("shift_jis")
-    text, charset, problem = decode_html(shift_jis, "utf-8")  # the server lies: not UTF-8
-    assert "日本語" in text and charset != "utf-8" and problem == "charset_mismatch"
+    html, charset, problem = decode_html(shift_jis, "utf-8")  # the server lies: not UTF-8
+    assert "日本語".encode() in html and charset != "utf-8" and problem == "charset_mismatch"
+
+
+def test_decoded_html_is_utf8_and_a_utf8_page_keeps_its_bytes() -> None:
+    page = "<html><body>Crème brûlée — “quoted” 日本語</body></html>".encode()
+    assert decode_html(codecs.BOM_UTF8 + page, "utf-8") == (page, "utf-8", None)
+    latin = "<html><body>Crème brûlée</body></html>"
+    assert decode_html(latin.encode("cp1252"), "windows-1252") == (latin.encode(), "cp1252", None)
+    # UTF-8 sent as ISO-8859-1 would be mojibake: the bytes are kept as UTF-8
+    assert decode_html(latin.encode(), "iso-8859-1") == (latin.encode(), "utf-8", "charset_mismatch")
+    damaged, charset, problem = decode_html(page.replace("brûlée".encode(), b"br\xfbl\xe9e"), "utf-8")
+    assert "br\ufffdl\ufffde".encode() in damaged and (charset, problem) == ("utf-8", "invalid_bytes")
+    damaged.decode("utf-8")  # valid

@@ -6,6 +6,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -19,7 +20,18 @@ ExtractFn = Callable[[str], tuple[str, str | None]]
 
 DEFAULT_TIMEOUT_S = 1.0
 _FAILURE_COUNTERS = {"extraction_timeout": "extraction_timeouts", "extraction_crash": "extraction_crashes"}
-_WARMUP_HTML = "<html><head><title>t</title></head><body><article><p>Warm up text.</p></article></body></html>"
+_WARMUP_HTML = b"<html><head><title>t</title></head><body><article><p>Warm up text.</p></article></body></html>"
+
+
+@dataclass(frozen=True)
+class _FromUtf8:
+    """The extraction function called with a page's UTF-8 bytes, decoded where it runs: bytes cross to
+    the child process as one copy, where a ``str`` is encoded, pickled and decoded again."""
+
+    fn: ExtractFn
+
+    def __call__(self, html: bytes) -> tuple[str, str | None]:
+        return self.fn(html.decode("utf-8"))
 
 
 class HtmlExtractor(Stage):
@@ -51,7 +63,7 @@ class HtmlExtractor(Stage):
         return {**self.__dict__, "_extract": None}
 
     def setup(self) -> None:
-        fn = self.extract_fn()
+        fn = _FromUtf8(self.extract_fn())
         if self.timeout_s is None:
             self._extract = _InProcess(fn)
         else:
@@ -75,8 +87,8 @@ class HtmlExtractor(Stage):
         texts: list[str | None] = []
         titles: list[str | None] = []
         decisions: list[Drop | None] = []
-        for html in batch.column(schema.HTML).to_pylist():
-            text, title, decision = self._extract_one(html or "")
+        for html in batch.column(schema.HTML).cast(pa.large_binary()).to_pylist():
+            text, title, decision = self._extract_one(html or b"")
             texts.append(text)
             titles.append(title)
             decisions.append(decision)
@@ -90,7 +102,7 @@ class HtmlExtractor(Stage):
         result.counters = {name: n for name, n in counters.items() if n}
         return result
 
-    def _extract_one(self, html: str) -> tuple[str | None, str | None, Drop | None]:
+    def _extract_one(self, html: bytes) -> tuple[str | None, str | None, Drop | None]:
         try:
             text, title = self._extract(html)  # type: ignore[misc]
         except CallTimedOut:
@@ -107,10 +119,10 @@ class _InProcess:
 
     restarts = 0
 
-    def __init__(self, fn: ExtractFn) -> None:
+    def __init__(self, fn: _FromUtf8) -> None:
         self.fn = fn
 
-    def __call__(self, html: str) -> tuple[str, str | None]:
+    def __call__(self, html: bytes) -> tuple[str, str | None]:
         try:
             return self.fn(html)
         except Exception as exc:
