@@ -10,9 +10,10 @@ import re
 import zlib
 from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import fsspec
+from isal import isal_zlib
 
 
 def expand_inputs(inputs: Sequence[str], patterns: Sequence[str]) -> list[str]:
@@ -84,7 +85,7 @@ class TrappedStream(ForwardStream):
     def __init__(self, inner: BinaryIO) -> None:
         super().__init__()
         self._inner = inner
-        self._read = getattr(inner, "read1", inner.read)
+        self._read = getattr(inner, "read1", None) or inner.read
         self.error: tuple[str, str] | None = None
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
@@ -97,7 +98,7 @@ class TrappedStream(ForwardStream):
         except EOFError as exc:
             self.error = ("truncated_gzip", str(exc))
             return 0
-        except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+        except (gzip.BadGzipFile, zlib.error, isal_zlib.error, OSError) as exc:
             self.error = ("corrupt_compression", str(exc))
             return 0
         buffer[: len(data)] = data
@@ -109,11 +110,70 @@ class TrappedStream(ForwardStream):
         super().close()
 
 
+class GzipMembers:
+    """A gzip stream (members one after another, zero padding after the last, as ``gzip`` reads it)
+    inflated by ISA-L: 2.5x zlib's speed (0.26 against 0.66 CPU-s for 282 MB of WARC).
+
+    ``read1`` hands out what each step inflated, so a cut file gives every byte before the cut and
+    then raises ``EOFError`` like ``gzip``; ``isal.igzip`` drops the last block inflated before the cut.
+    """
+
+    def __init__(self, raw: BinaryIO, chunk_bytes: int = 1 << 17, max_output_bytes: int = 8 << 20) -> None:
+        self._raw = raw
+        self._chunk_bytes = chunk_bytes
+        self._max_output_bytes = max_output_bytes  # bounds memory on highly compressed input
+        self._inflater: Any = None  # the member being read; None between members
+        self._input = b""  # compressed bytes read and not yet inflated
+        self._output = b""
+        self._output_pos = 0
+
+    def read1(self, size: int = -1) -> bytes:
+        while self._output_pos >= len(self._output):
+            if not self._inflate_more():
+                return b""
+        end = len(self._output) if size < 0 else self._output_pos + size
+        out = self._output[self._output_pos:end]
+        self._output_pos += len(out)
+        return out
+
+    def _inflate_more(self) -> bool:
+        """Inflate the next piece of input into ``_output``; False after the last member."""
+        if self._inflater is None and not self._next_member():
+            return False
+        if not self._input:
+            self._input = self._raw.read(self._chunk_bytes)
+            if not self._input:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        self._output, self._output_pos = self._inflater.decompress(self._input, self._max_output_bytes), 0
+        if self._inflater.eof:
+            self._input, self._inflater = self._inflater.unused_data, None
+        else:
+            self._input = self._inflater.unconsumed_tail
+        return True
+
+    def _next_member(self) -> bool:
+        while len(self._input.lstrip(b"\x00")) < 2:
+            more = self._raw.read(self._chunk_bytes)
+            if not more:
+                break
+            self._input += more
+        self._input = self._input.lstrip(b"\x00")
+        if not self._input:
+            return False
+        if not self._input.startswith(b"\x1f\x8b"):
+            raise gzip.BadGzipFile(f"not a gzip member: starts with {self._input[:4]!r}")
+        self._inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)  # gzip header and trailer
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 def open_binary(path: str) -> TrappedStream:
     """Open ``path`` for streaming reads, decompressing ``.gz`` (multi-member too) and ``.zst``."""
     raw = fsspec.open(path, "rb").open()
     if path.endswith(".gz"):
-        inner: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        inner: BinaryIO = GzipMembers(raw)  # type: ignore[assignment]
     elif path.endswith(".zst"):
         import zstandard
 
