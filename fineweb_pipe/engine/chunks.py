@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from fineweb_pipe import schema
 from fineweb_pipe.readers.base import Reader
-from fineweb_pipe.stage import DROP_REASON, DROP_VALUE, Stage
+from fineweb_pipe.stage import DROP_REASON, DROP_VALUE, Stage, select_rows
 from fineweb_pipe.stats import KEPT_SAMPLES, SAMPLES_PER_REASON, Profile, ReaderCounts, StageCounts, sample_rows, text_bytes
 from fineweb_pipe.writers.atomic import write_arrow
 
@@ -151,7 +151,7 @@ def process_chunk(chunk: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> 
         chunk_rows=first[schema.CHUNK_ROWS], chunk_last=first[schema.CHUNK_LAST],
         reader=json.loads(reader_json) if reader_json else None,
     )
-    batch = chunk.filter(pc.invert(chunk.column(schema.SENTINEL))).drop_columns(
+    batch = select_rows(chunk, ~chunk.column(schema.SENTINEL).to_numpy()).drop_columns(
         [schema.CHUNK, schema.CHUNK_ROWS, schema.CHUNK_LAST, schema.READER_STATS, schema.SENTINEL])
     before: Profile | None = None
     for stage in stages:
@@ -188,7 +188,8 @@ def cpu_seconds() -> float:
 
 def _run_stage(stage: Stage, batch: pa.Table, result: ChunkResult, dirs: PhaseDirs) -> pa.Table:
     counts = StageCounts(docs_in=batch.num_rows, bytes_in=text_bytes(batch))
-    started = cpu_seconds()
+    clock = cpu_seconds if stage.uses_child_processes else time.process_time
+    started = clock()
     try:
         outcome = stage(batch)
     except Exception as exc:
@@ -198,7 +199,7 @@ def _run_stage(stage: Stage, batch: pa.Table, result: ChunkResult, dirs: PhaseDi
             f"(source {batch.column(schema.SOURCE_FILE)[0].as_py() if schema.SOURCE_FILE in batch.column_names else '?'}): "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    counts.cpu_s = cpu_seconds() - started
+    counts.cpu_s = clock() - started
     kept = outcome.kept
     counts.docs_out = kept.num_rows
     counts.bytes_out = text_bytes(kept)

@@ -47,6 +47,7 @@ class HtmlExtractor(Stage):
 
     # The worker mostly waits on its child, which takes the CPU.
     resources = Resources(num_cpus=1.0, memory_mb=500)
+    uses_child_processes = True
 
     def __init__(self, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
         if timeout_s is not None and timeout_s <= 0:

@@ -1,0 +1,55 @@
+"""Splitting a batch by per-document decisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from fineweb_pipe import schema
+from fineweb_pipe.stage import MAX_SLICED_RUNS, Drop, select_rows, split_by_decisions
+
+
+def pages(n: int) -> pa.Table:
+    html = [f"<html><body><p>Page {i}: " + "text " * 2000 + "</p></body></html>" for i in range(n)]
+    return pa.table({schema.ID: [f"doc-{i}" for i in range(n)], schema.HTML: pa.array(html, pa.large_string())})
+
+
+def data_range(table: pa.Table, column: str) -> tuple[int, int]:
+    """Where the column's character data lies in memory (of its first chunk)."""
+    data = table.column(column).chunks[0].buffers()[2]
+    return data.address, data.address + data.size
+
+
+def test_split_keeps_the_rest_in_order_and_labels_the_drops() -> None:
+    batch = pages(10)
+    decisions = [Drop("spam", 0.9) if i in (2, 3, 7) else None for i in range(10)]
+    result = split_by_decisions(batch, decisions)
+    assert result.kept.column(schema.ID).to_pylist() == [f"doc-{i}" for i in (0, 1, 4, 5, 6, 8, 9)]
+    assert result.dropped is not None
+    assert result.dropped.column(schema.ID).to_pylist() == ["doc-2", "doc-3", "doc-7"]
+    assert result.dropped.column("drop_reason").to_pylist() == ["spam"] * 3
+    assert result.dropped.column("drop_value").to_pylist() == ["0.9"] * 3
+    with pytest.raises(ValueError, match="2 decisions for a batch of 10 rows"):
+        split_by_decisions(batch, [None, None])
+
+
+def test_a_few_dropped_rows_do_not_copy_the_kept_html() -> None:
+    batch = pages(256)
+    keep = np.ones(256, dtype=bool)
+    keep[[17, 18, 200]] = False
+    kept = select_rows(batch, keep)
+    assert kept.column(schema.ID).to_pylist() == [f"doc-{i}" for i in range(256) if keep[i]]
+    start, end = data_range(batch, schema.HTML)
+    for chunk in kept.column(schema.HTML).chunks:  # each run of kept rows is a view of the input
+        assert start <= chunk.buffers()[2].address < end
+
+
+def test_many_runs_are_filtered_into_one_array() -> None:
+    batch = pages(100)
+    keep = np.arange(100) % 3 == 0  # 34 runs of one row
+    kept = select_rows(batch, keep)
+    assert 34 > MAX_SLICED_RUNS and kept.column(schema.HTML).num_chunks == 1
+    assert kept.column(schema.ID).to_pylist() == [f"doc-{i}" for i in range(0, 100, 3)]
+    assert select_rows(batch, np.zeros(100, dtype=bool)).num_rows == 0
+    assert select_rows(batch, np.ones(100, dtype=bool)).equals(batch)
