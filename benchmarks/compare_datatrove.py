@@ -84,6 +84,7 @@ class Measured:
     peak_tree_rss_mb: float  # largest sampled sum of the tree's resident sets (shared pages count per process)
     peak_process_rss_mb: float  # largest sampled resident set of one process
     cpu_s_by_process: dict[str, float]  # the sampled CPU by process title (Ray's daemons, actors, ...)
+    peak_pss_mb_by_process: dict[str, float]  # the PSS of each process title in the sample of the peak
 
 
 def _become_subreaper() -> None:
@@ -116,6 +117,7 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
     """Run ``cmd`` to completion; its output goes to ``log``. Raises naming the log when it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peaks = [0.0, 0.0, 0.0]  # tree PSS, tree RSS, largest process RSS
+    at_peak: Counter = Counter()  # PSS MB by process title in the sample of the largest tree PSS
     cpu_seen: dict[tuple[int, float], tuple[str, float]] = {}  # (pid, start) -> (title, user + system) last seen
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
@@ -124,17 +126,21 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
 
         def sample() -> None:
             while proc.poll() is None:
-                sizes, proportional = [], 0
+                sizes, by_title = [], Counter()
                 for p in psutil.Process().children(recursive=True):
                     try:
                         with p.oneshot():
                             sizes.append(p.memory_info().rss)
                             times = p.cpu_times()
-                            cpu_seen[(p.pid, p.create_time())] = (_title(p), times.user + times.system)
-                        proportional += _pss_bytes(p.pid)
+                            title = _title(p)
+                            cpu_seen[(p.pid, p.create_time())] = (title, times.user + times.system)
+                        by_title[title] += _pss_bytes(p.pid) / 2**20
                     except (psutil.Error, OSError):
                         continue
-                peaks[0] = max(peaks[0], proportional / 2**20)
+                if sum(by_title.values()) > peaks[0]:
+                    peaks[0] = sum(by_title.values())
+                    at_peak.clear()
+                    at_peak.update(by_title)
                 peaks[1] = max(peaks[1], sum(sizes) / 2**20)
                 peaks[2] = max(peaks[2], max(sizes, default=0) / 2**20)
                 time.sleep(0.25)
@@ -154,7 +160,8 @@ def measure(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
     for title, cpu in cpu_seen.values():
         by_title[title] += cpu
     return Measured(round(wall, 2), round(max(reaped, sampled), 2), round(reaped, 2), round(sampled, 2),
-                    round(peaks[0]), round(peaks[1]), round(peaks[2]), {k: round(v, 1) for k, v in by_title.most_common(8)})
+                    round(peaks[0]), round(peaks[1]), round(peaks[2]), {k: round(v, 1) for k, v in by_title.most_common(8)},
+                    {k: round(v) for k, v in at_peak.most_common()})
 
 
 def _pss_bytes(pid: int) -> int:
@@ -593,6 +600,8 @@ def _print_dedup(side: str, r: dict[str, Any]) -> None:
           f"({r['peak_tree_rss_mb']:,.0f} MB RSS, largest process {r['peak_process_rss_mb']:,.0f} MB)  removed {r['removed']:,}  "
           f"recall(J>=0.85) {r['recall_j>=0.85']:.4f}  precision {r['precision']:.4f}  [load {r.get('load_after', 0):.2f}]{when}",
           flush=True)
+    if r.get("peak_pss_mb_by_process"):
+        print(f"  {'':13s} at the peak, MB PSS by process: {r['peak_pss_mb_by_process']}", flush=True)
 
 
 # -- main --------------------------------------------------------------------------------------------
