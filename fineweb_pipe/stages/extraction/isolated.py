@@ -18,6 +18,7 @@ limit in wall-clock time.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import subprocess
@@ -59,6 +60,7 @@ def _serve(conn: Connection) -> None:
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     if warmup is not None:
         fn(warmup)  # pay lazy initialisation before the first timed call
+    gc.freeze()  # the extractor's modules live as long as this child: full collections need not walk them
     conn.send((_READY, time.process_time()))
     while True:
         try:
