@@ -62,6 +62,10 @@ def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def _name_of(stage: Stage | GlobalStage) -> str:
+    return getattr(stage, "_name", None) or stage.default_name or _snake_case(type(stage).__name__)
+
+
 class Stage(ABC):
     """Base of every stage. Subclasses set ``resources`` and implement ``process``."""
 
@@ -73,11 +77,14 @@ class Stage(ABC):
     #: Whether the stage works in child processes (the extractors), whose CPU the engine then adds to
     #: the stage's: finding them scans the process table, so other stages are timed by their own process.
     uses_child_processes: ClassVar[bool] = False
+    #: The name in stats, reports and output folders; empty: the class name in snake case. Set where
+    #: that splits a proper noun (``FineWeb`` would read ``fine_web``).
+    default_name: ClassVar[str] = ""
 
     @property
     def name(self) -> str:
         """The name used in stats and reports; unique within a pipeline (the engine checks)."""
-        return getattr(self, "_name", None) or _snake_case(type(self).__name__)
+        return _name_of(self)
 
     def named(self: StageT, name: str) -> StageT:
         """Give this instance another name, e.g. to run the same filter twice in one pipeline."""
@@ -211,10 +218,11 @@ class GlobalStage(ABC):
     #: False for a stage that consumes the documents (tokenization into shards): the documents the
     #: pipeline writes are then those that entered it.
     passes_documents: ClassVar[bool] = True
+    default_name: ClassVar[str] = ""  # as :attr:`Stage.default_name`
 
     @property
     def name(self) -> str:
-        return getattr(self, "_name", None) or _snake_case(type(self).__name__)
+        return _name_of(self)
 
     @abstractmethod
     def run(self, ctx: GlobalContext) -> None:

@@ -30,15 +30,15 @@ def test_every_step_did_its_part(run: Path) -> None:
     stats = json.loads((run / "stats.json").read_text())
     steps = {s["name"]: s for s in stats["stages"]}
     assert list(steps) == ["url_filter", "trafilatura_extractor", "language_filter", "gopher_repetition_filter",
-                           "gopher_quality_filter", "c4_quality_filter", "fine_web_quality_filter",
-                           "min_hash_dedup", "pii_scrubber", "tokenize"]
+                           "gopher_quality_filter", "c4_quality_filter", "fineweb_quality_filter",
+                           "minhash_dedup", "pii_scrubber", "tokenize"]
     assert stats["reader"]["documents"] == 160
     previous = 160
     for step in stats["stages"]:  # a funnel: each step takes what the one before left
         assert step["docs_in"] == previous and step["docs_out"] <= step["docs_in"]
         assert step["docs_in"] - step["docs_out"] == sum(step["dropped"].values()), step["name"]
         previous = step["docs_out"]
-    for name in ("url_filter", "language_filter", "gopher_repetition_filter", "min_hash_dedup"):
+    for name in ("url_filter", "language_filter", "gopher_repetition_filter", "minhash_dedup"):
         assert steps[name]["docs_out"] < steps[name]["docs_in"], f"{name} removed nothing from the sample crawl"
     assert steps["pii_scrubber"]["counters"].get("pii_EMAIL_ADDRESS", 0) > 0
 
@@ -59,4 +59,4 @@ def test_token_shards_and_report(run: Path) -> None:
     stats = json.loads((run / "stats.json").read_text())
     assert sum(s["documents"] for s in manifest["shards"]) == stats["stages"][-1]["docs_out"]
     html = (run / "report.html").read_text()
-    assert "Funnel" in html and "min_hash_dedup" in html
+    assert "Funnel" in html and "minhash_dedup" in html

@@ -1,4 +1,4 @@
-"""Splitting a batch by per-document decisions."""
+"""Stage names, and splitting a batch by per-document decisions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import pyarrow as pa
 import pytest
 
 from fineweb_pipe import schema
+from fineweb_pipe.dedup import MinHashDedup
 from fineweb_pipe.stage import MAX_SLICED_RUNS, Drop, select_rows, split_by_decisions
+from fineweb_pipe.stages.quality import C4QualityFilter, FineWebQualityFilter
 
 
 def pages(n: int) -> pa.Table:
@@ -19,6 +21,13 @@ def data_range(table: pa.Table, column: str) -> tuple[int, int]:
     """Where the column's character data lies in memory (of its first chunk)."""
     data = table.column(column).chunks[0].buffers()[2]
     return data.address, data.address + data.size
+
+
+def test_stage_names_come_from_the_class_unless_declared_or_given() -> None:
+    assert C4QualityFilter().name == "c4_quality_filter"
+    assert FineWebQualityFilter().name == "fineweb_quality_filter"  # not fine_web_
+    assert MinHashDedup().name == "minhash_dedup"
+    assert FineWebQualityFilter().named("strict_fineweb").name == "strict_fineweb"
 
 
 def test_split_keeps_the_rest_in_order_and_labels_the_drops() -> None:

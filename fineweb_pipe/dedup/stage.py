@@ -55,6 +55,7 @@ class MinHashDedup(GlobalStage):
     are removed too. ``max_star_rounds`` bounds the component rounds (an error says when it is hit).
     """
 
+    default_name = "minhash_dedup"
     resources = Resources(num_cpus=1.0, memory_mb=2000)
 
     def __init__(self, params: MinHashParams = MinHashParams(), verify_threshold: float | None = 0.75,

@@ -46,12 +46,12 @@ def test_recall_precision_and_same_result_with_two_workers_and_distributed_compo
         corpus: Path, tmp_path: Path) -> None:
     bench = _load("bench_dedup")
     one = _run(corpus, tmp_path / "one", MinHashDedup())
-    clusters = _clusters(one, "min_hash_dedup")
+    clusters = _clusters(one, "minhash_dedup")
     scores = bench.evaluate(corpus, clusters)
     assert scores["recall_j>=0.85"] >= 0.95 and scores["precision"] >= 0.99
     # Two workers, the large-star/small-star rounds and several partitions: the same clusters.
     two = _run(corpus, tmp_path / "two", MinHashDedup(single_node_max_edges=0, docs_per_partition=700), workers=2)
-    assert _clusters(two, "min_hash_dedup") == clusters
+    assert _clusters(two, "minhash_dedup") == clusters
     assert two.sections["dedup"]["components"]["algorithm"] == "large_star_small_star"
     assert two.total().to_json() == {**one.total().to_json(), "cpu_s": two.total().to_json()["cpu_s"]}
 
@@ -106,5 +106,5 @@ def test_a_later_crawl_is_deduplicated_against_a_saved_index(corpus: Path, tmp_p
     later = PhaseContext.local("dedup", [ShardRef("b", shards[0])], str(tmp_path / "later"))
     MinHashDedup(reference_index=index_dir).run(later)
     assert pq.read_table(later.output_path("b")).num_rows <= first.total().docs_out - len(survivors) + 5
-    removed = pq.read_table(str(tmp_path / "later" / "removed" / "min_hash_dedup" / "b.parquet"))
+    removed = pq.read_table(str(tmp_path / "later" / "removed" / "minhash_dedup" / "b.parquet"))
     assert set(removed["duplicate_of"].to_pylist()) <= set(survivors)

@@ -66,7 +66,7 @@ def test_killed_driver_then_rerun_gives_identical_output(crawl: Path, tmp_path: 
     out = tmp_path / "out"
     ready = {
         "first_shard_committed": lambda: files_in(out / "_work" / "00-stream" / "stats"),
-        "during_dedup": lambda: files_in(out / "_work" / "01-min_hash_dedup"),
+        "during_dedup": lambda: files_in(out / "_work" / "01-minhash_dedup"),
         "during_tokenize": lambda: files_in(out / "_work" / "03-tokenize"),
     }[point]
     assert kill_when(command(crawl, out), ready), f"the run finished before {point}"

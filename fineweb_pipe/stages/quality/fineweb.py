@@ -26,6 +26,8 @@ LINE_END_PUNCTUATION = (".", "'", '"', "!", "?")
 class FineWebQualityFilter(TextFilter):
     """Drops list-like, fragmentary or line-duplicated documents. ``None`` disables a rule."""
 
+    default_name = "fineweb_quality_filter"
+
     def __init__(
         self,
         line_punct_thr: float | None = 0.12,
