@@ -85,6 +85,7 @@ class TrappedStream(ForwardStream):
     def __init__(self, inner: BinaryIO) -> None:
         super().__init__()
         self._inner = inner
+        # Not getattr(inner, "read1", inner.read): that evaluates inner.read, and GzipMembers has only read1.
         self._read = getattr(inner, "read1", None) or inner.read
         self.error: tuple[str, str] | None = None
 
