@@ -15,6 +15,8 @@ from typing import Any, BinaryIO
 import fsspec
 from isal import isal_zlib
 
+from fineweb_pipe.errors import InputUnavailable
+
 
 def expand_inputs(inputs: Sequence[str], patterns: Sequence[str]) -> list[str]:
     """Every file named by ``inputs``: a file, a folder (files matching ``patterns`` below it), or a glob.
@@ -82,9 +84,10 @@ class TrappedStream(ForwardStream):
     there, keeps what it has, and reports ``error`` (e.g. ``truncated_gzip``).
     """
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: BinaryIO, path: str) -> None:
         super().__init__()
         self._inner = inner
+        self.path = path
         # Not getattr(inner, "read1", inner.read): that evaluates inner.read, and GzipMembers has only read1.
         self._read = getattr(inner, "read1", None) or inner.read
         self.error: tuple[str, str] | None = None
@@ -99,9 +102,11 @@ class TrappedStream(ForwardStream):
         except EOFError as exc:
             self.error = ("truncated_gzip", str(exc))
             return 0
-        except (gzip.BadGzipFile, zlib.error, isal_zlib.error, OSError) as exc:
+        except (gzip.BadGzipFile, zlib.error, isal_zlib.error, _zstd_error()) as exc:
             self.error = ("corrupt_compression", str(exc))
             return 0
+        except OSError as exc:  # the transport, not the bytes: the shard is retried, not cut short
+            raise InputUnavailable(self.path, exc) from exc
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)
@@ -170,9 +175,20 @@ class GzipMembers:
         self._raw.close()
 
 
+def _zstd_error() -> type[Exception]:
+    import zstandard
+
+    return zstandard.ZstdError
+
+
 def open_binary(path: str) -> TrappedStream:
-    """Open ``path`` for streaming reads, decompressing ``.gz`` (multi-member too) and ``.zst``."""
-    raw = fsspec.open(path, "rb").open()
+    """Open ``path`` for streaming reads, decompressing ``.gz`` (multi-member too) and ``.zst``.
+
+    Raises :class:`InputUnavailable` when the file cannot be opened (gone, unreachable)."""
+    try:
+        raw = fsspec.open(path, "rb").open()
+    except OSError as exc:
+        raise InputUnavailable(path, exc) from exc
     if path.endswith(".gz"):
         inner: BinaryIO = GzipMembers(raw)  # type: ignore[assignment]
     elif path.endswith(".zst"):
@@ -181,4 +197,4 @@ def open_binary(path: str) -> TrappedStream:
         inner = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[assignment]
     else:
         inner = raw
-    return TrappedStream(inner)
+    return TrappedStream(inner, path)

@@ -17,6 +17,7 @@ import pyarrow as pa
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from fineweb_pipe import schema
+from fineweb_pipe.errors import InputUnavailable
 from fineweb_pipe.readers.base import Reader
 from fineweb_pipe.readers.files import ForwardStream, open_binary
 from fineweb_pipe.readers.http import decode_html, decode_transfer, is_html, looks_binary, parse_response
@@ -97,6 +98,8 @@ class WarcReader(Reader):
         last = [0]  # offset of the record being read, for errors raised by the parser
         try:
             yield from self._parse(stream, 0, path, counts, last)
+        except InputUnavailable:
+            raise  # the transport failed, not the bytes: the engine retries the shard
         except Exception as exc:  # FastWARC raises plain exceptions on unparsable input
             counts.error("unparsable_warc", path, last[0], f"{type(exc).__name__}: {exc}; stopped reading this file")
         finally:
