@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pyarrow as pa
 
@@ -23,6 +24,9 @@ class Reader(ABC):
 
     #: glob patterns (fnmatch, on the file name) this reader takes when given a folder
     patterns: tuple[str, ...] = ()
+    #: the columns of every batch, where they do not depend on the file: a file that yields no document
+    #: still comes out of a pipeline with the columns its documents would have had
+    document_schema: ClassVar[pa.Schema | None] = None
 
     def __init__(self, batch_docs: int = DEFAULT_BATCH_DOCS, batch_bytes: int = DEFAULT_BATCH_BYTES) -> None:
         self.batch_docs = batch_docs

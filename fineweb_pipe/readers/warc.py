@@ -72,6 +72,7 @@ class WarcReader(Reader):
     """
 
     patterns = ("*.warc", "*.warc.gz", "*.arc.gz", "*.warc.zst")
+    document_schema = schema.WARC_SCHEMA
 
     def __init__(self, batch_docs: int = 256, batch_bytes: int = 32 << 20,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
@@ -302,6 +303,7 @@ class WetReader(WarcReader):
     """Common Crawl WET files: ``conversion`` records holding extracted plain text."""
 
     patterns = ("*.wet", "*.wet.gz", "*.warc.wet.gz")
+    document_schema = schema.TEXT_SCHEMA
 
     def iter_batches(self, path: str, counts: ReaderCounts) -> Iterator[pa.Table]:
         batcher = _Batcher(schema.TEXT_SCHEMA, self.batch_docs, self.batch_bytes)
