@@ -17,6 +17,7 @@ name starts with ``__`` belong to the engine (shard and sequence bookkeeping) an
 | source_file      | string       | reader      | path or URI of the input file                        |
 | source_offset    | int64        | reader      | byte offset of the record (WARC) or line/row number  |
 | warc_record_id   | string       | WARC reader | WARC-Record-ID                                       |
+| metadata         | string       | text readers| a JSON object of the input's other fields, or null   |
 | language         | string       | language ID | ISO 639 code of the top label                        |
 | language_score   | float64      | language ID | its probability                                      |
 """
@@ -24,6 +25,8 @@ name starts with ``__`` belong to the engine (shard and sequence bookkeeping) an
 from __future__ import annotations
 
 import pyarrow as pa
+
+from fineweb_pipe.errors import ConfigurationError
 
 ID = "id"
 URL = "url"
@@ -36,6 +39,7 @@ TITLE = "title"
 SOURCE_FILE = "source_file"
 SOURCE_OFFSET = "source_offset"
 WARC_RECORD_ID = "warc_record_id"
+METADATA = "metadata"
 LANGUAGE = "language"
 LANGUAGE_SCORE = "language_score"
 
@@ -71,6 +75,9 @@ TEXT_SCHEMA = pa.schema(
         (TEXT, pa.large_string()),
         (SOURCE_FILE, pa.string()),
         (SOURCE_OFFSET, pa.int64()),
+        # JSON, not columns: fields vary from line to line and file to file, and every shard of a run
+        # must have the same schema for the outputs to read as one dataset.
+        (METADATA, pa.string()),
     ]
 )
 
@@ -83,7 +90,7 @@ def document_columns(table: pa.Table) -> pa.Table:
 def text_column(table: pa.Table) -> pa.ChunkedArray:
     """The ``text`` column, with an error that says which stage is missing when it is absent."""
     if TEXT not in table.column_names:
-        raise KeyError(
+        raise ConfigurationError(
             f"batch has no '{TEXT}' column (columns: {table.column_names}); "
             "put an extraction stage before text stages, or read text input (JSONL/Parquet)"
         )

@@ -1,4 +1,4 @@
-"""JSONL and Parquet readers, and input expansion."""
+"""JSONL and Parquet readers: bad lines, schema checks at the start of a file, metadata, batching, memory."""
 
 from __future__ import annotations
 
@@ -9,36 +9,128 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
 from fineweb_pipe import schema
+from fineweb_pipe.errors import ConfigurationError
 from fineweb_pipe.readers import JsonlReader, ParquetReader
 from fineweb_pipe.readers.files import expand_inputs, shard_id
 from fineweb_pipe.stats import ReaderCounts
+from readers.memory import peak_allocated
+
+
+def read_rows(reader: JsonlReader | ParquetReader, path: Path) -> tuple[list[dict], ReaderCounts, list[pa.Table]]:
+    counts = ReaderCounts()
+    tables = list(reader.iter_batches(str(path), counts))
+    return [r for t in tables for r in t.to_pylist()], counts, tables
 
 
 def test_jsonl_counts_bad_lines_and_keeps_good_ones(tmp_path: Path) -> None:
     lines = [json.dumps({"id": "a", "text": "first doc", "url": "http://a"}), "{not json", "",
              json.dumps({"text": 5}), json.dumps({"text": "lone \ud800 surrogate"}), json.dumps(["x"])]
     path = tmp_path / "docs.jsonl.gz"
-    path.write_bytes(gzip.compress("\n".join(lines).encode()))
-    counts = ReaderCounts()
-    rows = [r for t in JsonlReader(batch_docs=1).iter_batches(str(path), counts) for r in t.to_pylist()]
-    assert [r[schema.TEXT] for r in rows] == ["first doc", "lone ? surrogate"]
+    path.write_bytes(gzip.compress("\n".join(lines).encode() + b"\n" + b'{"text": "caf\xe9 ok"}'))
+    rows, counts, _ = read_rows(JsonlReader(batch_docs=1), path)
+    assert [r[schema.TEXT] for r in rows] == ["first doc", "lone \ufffd surrogate", "caf\ufffd ok"]
     assert rows[0][schema.ID] == "a" and rows[1][schema.SOURCE_OFFSET] == 5
     assert counts.errors["invalid_json"] == 1 and counts.skipped["no_text"] == 2 and counts.skipped["blank_line"] == 1
+    assert counts.errors["invalid_bytes"] == 2  # the lone surrogate and the byte \xe9
+    assert counts.documents == 3 and counts.bytes == sum(len(r[schema.TEXT].encode()) for r in rows)
 
 
-def test_parquet_reader_streams_and_requires_text(tmp_path: Path) -> None:
-    path = tmp_path / "docs.parquet"
-    pq.write_table(pa.table({"id": [str(i) for i in range(10)], "text": ["t"] * 10}), path, row_group_size=3)
+def test_jsonl_keeps_other_fields_as_one_metadata_column_and_makes_missing_ids(tmp_path: Path) -> None:
+    docs = [{"text": "dolma", "id": 7, "source": "cc", "metadata": {"lang": "en", "score": 0.5}},
+            {"text": "redpajama", "meta": {"url": "x"}, "date": "2024-01-01"},
+            {"text": "plain"}]
+    path = tmp_path / "docs.jsonl.zst"
+    path.write_bytes(zstandard.compress("\n".join(json.dumps(d) for d in docs).encode()))
+    rows, _, tables = read_rows(JsonlReader(), path)
+    assert tables[0].schema == schema.TEXT_SCHEMA
+    assert [json.loads(r[schema.METADATA]) if r[schema.METADATA] else None for r in rows] == [
+        {"source": "cc", "metadata": {"lang": "en", "score": 0.5}}, {"meta": {"url": "x"}}, None]
+    assert rows[0][schema.ID] == "7" and rows[1][schema.DATE] == "2024-01-01"
+    assert len(rows[1][schema.ID]) == 40 and rows[1][schema.ID] != rows[2][schema.ID]  # from file and line
+
+
+@pytest.mark.parametrize(
+    ("first", "message"),
+    [({"content": "x"}, r"no field 'text' \(expected a string"),
+     ({"text": 12}, "field 'text' is a number, expected a string"),
+     ({"text": "x", "url": 3}, "field 'url' is a number, expected a string")],
+)
+def test_jsonl_schema_is_checked_on_the_first_object(tmp_path: Path, first: dict, message: str) -> None:
+    path = tmp_path / "wrong.jsonl"
+    path.write_text("not json\n" + json.dumps(first) + "\n" + json.dumps({"text": "ok"}) + "\n")
+    with pytest.raises(ConfigurationError, match=rf"wrong\.jsonl: line 2.*{message}"):
+        read_rows(JsonlReader(), path)
+    # a later line without text is corrupt content, counted and skipped
+    path.write_text(json.dumps({"text": "ok"}) + "\n" + json.dumps(first) + "\n")
+    rows, counts, _ = read_rows(JsonlReader(), path)
+    assert len(rows) + counts.skipped["no_text"] == 2
+
+
+def test_jsonl_batches_by_utf8_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": "é" * 500}, ensure_ascii=False) + "\n" for _ in range(100)))
+    _, counts, tables = read_rows(JsonlReader(batch_bytes=10_000), path)
+    assert counts.bytes == 100 * 1000 == sum(sum(len(t.encode()) for t in tb.column(schema.TEXT).to_pylist()) for tb in tables)
+    assert all(tb.num_rows <= 10 for tb in tables) and len(tables) >= 10  # ~1 kB per line: 10 per batch
+
+
+def test_a_huge_jsonl_line_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
+    """A 200 MB line under a 16 MB cap: counted as line_too_large, the lines around it read, and the
+    memory allocated at the peak far below the line's size."""
+    path = tmp_path / "huge.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(json.dumps({"text": "before"}).encode() + b"\n")
+        out.write(b'{"text": "' + b"x" * (200 << 20) + b'"}\n')
+        out.write(json.dumps({"text": "after"}).encode() + b"\n")
     counts = ReaderCounts()
-    tables = list(ParquetReader(batch_docs=4).iter_batches(str(path), counts))
-    assert sum(t.num_rows for t in tables) == 10 == counts.documents
+    with peak_allocated() as peak:
+        tables = list(JsonlReader(max_line_bytes=16 << 20).iter_batches(str(path), counts))
+    assert [t for b in tables for t in b.column(schema.TEXT).to_pylist()] == ["before", "after"]
+    assert counts.errors["line_too_large"] == 1 and counts.error_list[0]["offset"] == 2
+    assert peak() < 64 << 20, f"reading a 200 MB line allocated {peak() >> 20} MB at the peak"
+
+
+def test_parquet_reader_streams_honours_batch_bytes_and_makes_ids(tmp_path: Path) -> None:
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"text": ["é" * 1000] * 100, "score": list(range(100))}), path, row_group_size=50)
+    rows, counts, tables = read_rows(ParquetReader(batch_bytes=10_000), path)
+    assert len(rows) == 100 == counts.documents and counts.bytes == 100 * 2000
+    assert max(t.num_rows for t in tables) == 5  # 2 kB rows, 10 kB batches, from 50-row groups
     assert tables[0].column(schema.SOURCE_OFFSET).to_pylist()[:2] == [0, 1]
-    bad = tmp_path / "bad.parquet"
-    pq.write_table(pa.table({"x": [1]}), bad)
-    with pytest.raises(ValueError, match="bad.parquet"):
-        list(ParquetReader().iter_batches(str(bad), ReaderCounts()))
+    assert len({r[schema.ID] for r in rows}) == 100 and rows[0]["score"] == 0  # extra columns kept typed
+    packed, _, _ = read_rows(ParquetReader(metadata=True), path)
+    assert "score" not in packed[3] and json.loads(packed[3][schema.METADATA]) == {"score": 3}
+
+
+def test_parquet_integer_ids_become_strings_and_nulls_are_filled(tmp_path: Path) -> None:
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"id": pa.array([5, None], pa.int64()), "text": ["a", "b"]}), path)
+    rows, _, _ = read_rows(ParquetReader(), path)
+    assert rows[0][schema.ID] == "5" and len(rows[1][schema.ID]) == 40
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [(pa.table({"x": [1]}), r"no 'text' column \(expected a string column"),
+     (pa.table({"text": [1]}), "column 'text' is int64, expected string"),
+     (pa.table({"text": [b"x"]}), "column 'text' is binary, expected string"),
+     (pa.table({"text": ["x"], "url": [3]}), "column 'url' is int64, expected string")],
+)
+def test_parquet_schema_problems_are_configuration_errors(tmp_path: Path, table: pa.Table, message: str) -> None:
+    path = tmp_path / "bad.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(ConfigurationError, match=rf"bad\.parquet: {message}"):
+        read_rows(ParquetReader(), path)
+
+
+def test_a_file_that_is_not_parquet_is_counted(tmp_path: Path) -> None:
+    path = tmp_path / "fake.parquet"
+    path.write_bytes(b"id,text\n1,hello\n")
+    rows, counts, _ = read_rows(ParquetReader(), path)
+    assert rows == [] and counts.errors["not_parquet"] == 1 and "fake.parquet" in counts.error_list[0]["file"]
 
 
 def test_expand_inputs_and_shard_ids(tmp_path: Path) -> None:
