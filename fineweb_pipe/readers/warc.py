@@ -18,49 +18,14 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from fineweb_pipe import schema
 from fineweb_pipe.errors import InputUnavailable
-from fineweb_pipe.readers.base import Reader
+from fineweb_pipe.readers.base import DEFAULT_MAX_RECORD_BYTES, Batcher, Reader, fallback_id
 from fineweb_pipe.readers.files import ForwardStream, open_binary
 from fineweb_pipe.readers.http import decode_html, decode_transfer, is_html, looks_binary, parse_response
 from fineweb_pipe.stats import ReaderCounts
 
-DEFAULT_MAX_RECORD_BYTES = 32 << 20
-
-
 def record_id(record: WarcRecord) -> str | None:
     value = record.headers.get("WARC-Record-ID")
     return value.strip("<>").removeprefix("urn:uuid:") if value else None
-
-
-def fallback_id(path: str, offset: int) -> str:
-    return hashlib.sha1(f"{path}:{offset}".encode()).hexdigest()
-
-
-class _Batcher:
-    """Collects rows column-wise and cuts a table when the batch is full by count or bytes."""
-
-    def __init__(self, table_schema: pa.Schema, max_docs: int, max_bytes: int) -> None:
-        self.schema = table_schema
-        self.max_docs = max_docs
-        self.max_bytes = max_bytes
-        self._reset()
-
-    def _reset(self) -> None:
-        self.columns: dict[str, list] = {name: [] for name in self.schema.names}
-        self.bytes = 0
-
-    def add(self, row: dict, size: int) -> pa.Table | None:
-        for name, values in self.columns.items():
-            values.append(row.get(name))
-        self.bytes += size
-        full = len(self.columns[schema.ID]) >= self.max_docs or self.bytes >= self.max_bytes
-        return self.flush() if full else None
-
-    def flush(self) -> pa.Table | None:
-        if not self.columns[schema.ID]:
-            return None
-        table = pa.table(self.columns, schema=self.schema)
-        self._reset()
-        return table
 
 
 class WarcReader(Reader):
@@ -80,12 +45,10 @@ class WarcReader(Reader):
         self.max_record_bytes = max_record_bytes
 
     def iter_batches(self, path: str, counts: ReaderCounts) -> Iterator[pa.Table]:
-        batcher = _Batcher(schema.WARC_SCHEMA, self.batch_docs, self.batch_bytes)
+        batcher = Batcher(schema.WARC_SCHEMA, self.batch_docs, self.batch_bytes, path, counts)
         for record, offset, block in self._records(path, counts):
             row = self._document(record, offset, block, path, counts)
             if row is not None:
-                counts.documents += 1
-                counts.bytes += len(row[schema.HTML])
                 table = batcher.add(row, len(row[schema.HTML]))
                 if table is not None:
                     yield table
@@ -171,9 +134,12 @@ class WarcReader(Reader):
         if response is None:
             counts.skipped["not_http"] += 1
             return None
-        body, decode_error = decode_transfer(response)
-        if decode_error:
-            counts.error("content_encoding", path, offset, decode_error)
+        payload = decode_transfer(response, self.max_record_bytes)
+        if payload.problem:
+            counts.error(payload.problem, path, offset, payload.message or "")
+        if payload.body is None:
+            return None  # inflates past the record limit
+        body = payload.body
         if not is_html(response.mime_type, body):
             # An HTML response with an empty body (a redirect, say) is still a document: extraction
             # drops it with a reason, so it shows in the funnel instead of vanishing here.
@@ -306,7 +272,7 @@ class WetReader(WarcReader):
     document_schema = schema.TEXT_SCHEMA
 
     def iter_batches(self, path: str, counts: ReaderCounts) -> Iterator[pa.Table]:
-        batcher = _Batcher(schema.TEXT_SCHEMA, self.batch_docs, self.batch_bytes)
+        batcher = Batcher(schema.TEXT_SCHEMA, self.batch_docs, self.batch_bytes, path, counts)
         for record, offset, block in self._records(path, counts):
             if record.record_type != WarcRecordType.conversion:
                 counts.skipped[f"record_{record.record_type}"] += 1
@@ -322,8 +288,6 @@ class WetReader(WarcReader):
             if not text.strip():
                 counts.skipped["empty_payload"] += 1
                 continue
-            counts.documents += 1
-            counts.bytes += len(text)
             row = {
                 schema.ID: record_id(record) or fallback_id(path, offset),
                 schema.URL: (record.headers.get("WARC-Target-URI") or "").strip("<>"),
@@ -332,7 +296,7 @@ class WetReader(WarcReader):
                 schema.SOURCE_FILE: path,
                 schema.SOURCE_OFFSET: offset,
             }
-            table = batcher.add(row, len(text))
+            table = batcher.add(row, len(block))
             if table is not None:
                 yield table
         table = batcher.flush()

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import zlib
 from pathlib import Path
 
+import brotli
 import pytest
+import zstandard
 
 from fineweb_pipe import schema
 from fineweb_pipe.readers import WarcReader, WetReader, reader_for
 from fineweb_pipe.readers.http import decode_html, is_html, parse_response
 from fineweb_pipe.sample import write_sample_warc
 from fineweb_pipe.stats import ReaderCounts
+from readers.memory import peak_allocated
 
 
 def read_all(path: Path, reader: WarcReader | None = None) -> tuple[list[dict], ReaderCounts]:
@@ -117,3 +121,73 @@ def test_decoded_html_is_utf8_and_a_utf8_page_keeps_its_bytes() -> None:
     damaged, charset, problem = decode_html(page.replace("brûlée".encode(), b"br\xfbl\xe9e"), "utf-8")
     assert "br\ufffdl\ufffde".encode() in damaged and (charset, problem) == ("utf-8", "invalid_bytes")
     damaged.decode("utf-8")  # valid
+
+
+def http_response(body: bytes, *headers: str, content_type: str = "text/html") -> bytes:
+    head = "\r\n".join(["HTTP/1.1 200 OK", f"Content-Type: {content_type}", *headers, f"Content-Length: {len(body)}"])
+    return head.encode() + b"\r\n\r\n" + body
+
+
+def warc_gz(path: Path, *blocks: bytes) -> Path:
+    """A .warc.gz of response records holding ``blocks`` (HTTP responses), one gzip member each."""
+    with path.open("wb") as out:
+        for n, block in enumerate(blocks):
+            header = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://example.com/{n}\r\n"
+                      f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
+                      f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(block)}\r\n\r\n")
+            out.write(gzip.compress(header.encode() + block + b"\r\n\r\n", compresslevel=1))
+    return path
+
+
+def gzip_bomb(inflated_bytes: int) -> bytes:
+    """A gzip stream of ``inflated_bytes`` of HTML, built without holding it."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    piece = b"<p>" + b"a" * ((1 << 20) - 7) + b"</p>"
+    parts = [compressor.compress(b"<html><body>")]
+    parts += [compressor.compress(piece) for _ in range(inflated_bytes // len(piece))]
+    return b"".join(parts) + compressor.flush()
+
+
+def test_an_inflated_payload_is_capped_at_the_record_limit(tmp_path: Path) -> None:
+    """A small record whose gzip Content-Encoding inflates to 256 MB: skipped as record_too_large after
+    inflating at most max_record_bytes, the pages around it read."""
+    page = b"<html><body><p>a page</p></body></html>"
+    bomb = gzip_bomb(1 << 28)
+    path = warc_gz(tmp_path / "bomb.warc.gz", http_response(page),
+                   http_response(bomb, "Content-Encoding: gzip"),
+                   http_response(gzip.compress(page), "Content-Encoding: gzip"))
+    assert path.stat().st_size < 2 << 20
+    reader = WarcReader(max_record_bytes=8 << 20)
+    counts = ReaderCounts()
+    with peak_allocated() as peak:
+        rows = [row for table in reader.iter_batches(str(path), counts) for row in table.to_pylist()]
+    assert [row[schema.HTML] for row in rows] == [page.decode(), page.decode()]
+    assert counts.errors["record_too_large"] == 1 and "Content-Encoding gzip" in counts.error_list[0]["message"]
+    assert peak() < 40 << 20, f"a 256 MB gzip bomb allocated {peak() >> 20} MB at the peak"
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "gzip", "deflate"])
+def test_content_encodings_are_decoded_and_capped(tmp_path: Path, coding: str) -> None:
+    page = "<html><body><p>Grüße aus Köln</p></body></html>".encode()
+    compress = {"br": brotli.compress, "zstd": zstandard.compress, "gzip": gzip.compress, "deflate": zlib.compress}[coding]
+    big = b"<html><body>" + b"x" * (2 << 20) + b"</body></html>"
+    path = warc_gz(tmp_path / f"{coding}.warc.gz", http_response(compress(page), f"Content-Encoding: {coding}"),
+                   http_response(compress(big), f"Content-Encoding: {coding}"),
+                   http_response(page, f"Content-Encoding: {coding}"))  # stored decoded, header kept
+    rows, counts = read_all(path, WarcReader(max_record_bytes=1 << 20))
+    assert [row[schema.HTML] for row in rows] == [page.decode(), page.decode()]
+    assert counts.errors == {"record_too_large": 1}
+
+
+def test_a_utf8_page_with_a_few_invalid_bytes_stays_utf8(tmp_path: Path) -> None:
+    text = "<html><body><p>ünïcödé – naïve café, 日本語</p>"
+    body = text.encode() + b"<p>bad \xff byte and \xe9 there</p></body></html>"
+    path = warc_gz(tmp_path / "damaged.warc.gz", http_response(body),
+                   http_response(body, content_type="text/html; charset=UTF-8"))
+    rows, counts = read_all(path)
+    assert len(rows) == 2 and all(row[schema.CHARSET] == "utf-8" for row in rows)
+    assert rows[0][schema.HTML].startswith(text) and "bad \ufffd byte and \ufffd there" in rows[0][schema.HTML]
+    assert counts.errors == {"invalid_bytes": 2}
+    # a page in cp1252 (no valid UTF-8 sequence) is still read as cp1252, and says so
+    latin = "<html><body><p>café naïve crème brûlée</p></body></html>"
+    assert decode_html(latin.encode("cp1252"), None) == (latin.encode(), "cp1252", None)
