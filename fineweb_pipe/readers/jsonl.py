@@ -36,6 +36,7 @@ class JsonlReader(Reader):
     """
 
     patterns = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst", "*.json.gz")
+    document_schema = schema.TEXT_SCHEMA
 
     def __init__(self, batch_docs: int = 1024, batch_bytes: int = 32 << 20, text_key: str = "text",
                  id_key: str = "id", url_key: str = "url", date_key: str = "date",
