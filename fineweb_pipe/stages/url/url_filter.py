@@ -13,7 +13,7 @@ import pyarrow as pa
 import tldextract
 
 from fineweb_pipe import schema
-from fineweb_pipe.stage import Drop, Filter, Resources
+from fineweb_pipe.stage import Drop, Filter, Resources, StageResult, split_by_decisions
 from fineweb_pipe.stages.url.blocklists import (
     DEFAULT_CACHE_DIR,
     compiled_set,
@@ -43,6 +43,9 @@ class UrlFilter(Filter):
     - a token of the URL (split on non-alphanumerics) is a hard-banned word (``url_hard_banned_word``),
       or ``soft_word_threshold`` tokens are soft-banned words (``url_soft_banned_words``);
     - a banned sub-word occurs anywhere in the normalized URL (``url_banned_subword``).
+
+    A document without a URL (null or blank, or a batch with no ``url`` column: JSONL and Parquet text
+    often has none) has nothing to block: it is kept and counted under ``documents_without_url``.
 
     Lists are plain text files (``.gz`` allowed) or UT1 blacklist folders (``blocklist_dirs`` with
     ``categories``; None takes every category). Domain and URL lists are compiled on first use into
@@ -94,16 +97,26 @@ class UrlFilter(Filter):
         self._tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
         self._ready = True
 
+    def process(self, batch: pa.Table) -> StageResult:
+        result = split_by_decisions(batch, self.decide(batch))
+        missing = sum(1 for url in _urls(batch) if not _has_url(url))
+        if missing:
+            result.counters = {"documents_without_url": missing}
+        return result
+
     def decide(self, batch: pa.Table) -> list[Drop | None]:
         if not self._ready:
             self.setup()
-        urls = batch.column(schema.URL).to_pylist()
+        urls = _urls(batch)
         decisions: list[Drop | None] = [None] * len(urls)
         # Gather every candidate key of the batch, then look them all up in one searchsorted per set.
         hosts: list[tuple[int, str, bool]] = []  # (row, host, is the registered domain)
         normalized: list[str | None] = []
         for row, url in enumerate(urls):
-            host = _host(url or "")
+            if not _has_url(url):
+                normalized.append(None)  # nothing to block: kept
+                continue
+            host = _host(url)
             if not host:
                 decisions[row] = Drop("url_unparsable", (url or "")[:200])
                 normalized.append(None)
@@ -138,6 +151,16 @@ class UrlFilter(Filter):
             for _, word in self._subwords.iter(url):
                 return Drop("url_banned_subword", word)
         return None
+
+
+def _urls(batch: pa.Table) -> list[str | None]:
+    if schema.URL not in batch.column_names:
+        return [None] * batch.num_rows
+    return batch.column(schema.URL).to_pylist()
+
+
+def _has_url(url: str | None) -> bool:
+    return bool(url and not url.isspace())
 
 
 def _host(url: str) -> str | None:

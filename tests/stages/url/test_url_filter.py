@@ -93,13 +93,24 @@ def test_plain_gz_lists_soft_threshold_and_unparsable(tmp_path: Path) -> None:
         "https://shop.com/cheap-pills",
         "https://shop.com/cheap-pills-online",
         "not a url",
-        "",
         "http://[::1/broken",
     ])
     assert got[0] == ("url_domain_blocklist", "spamsite.info")
     assert got[1] is None
     assert got[2] == ("url_soft_banned_words", "cheap pills online")
-    assert [g[0] for g in got[3:]] == ["url_unparsable"] * 3
+    assert [g[0] for g in got[3:]] == ["url_unparsable"] * 2
+
+
+def test_documents_without_a_url_are_kept_and_counted(tmp_path: Path) -> None:
+    stage = UrlFilter(cache_dir=tmp_path / "cache")
+    batch = pa.table({"id": ["a", "b", "c", "d"], "url": [None, "", "  ", "not a url"]})
+    result = stage.process(batch)
+    assert result.kept.column("id").to_pylist() == ["a", "b", "c"]
+    assert result.counters == {"documents_without_url": 3}
+    no_column = stage.process(pa.table({"id": ["a", "b"], "text": ["x", "y"]}))  # Parquet without url
+    assert no_column.kept.num_rows == 2 and no_column.counters == {"documents_without_url": 2}
+    empty = stage.process(pa.table({"id": pa.array([], pa.string()), "url": pa.array([], pa.string())}))
+    assert empty.kept.num_rows == 0 and not empty.counters
 
 
 def test_lists_compile_once_to_a_shared_mapped_file(tmp_path: Path) -> None:
