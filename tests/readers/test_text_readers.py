@@ -145,3 +145,19 @@ def test_expand_inputs_and_shard_ids(tmp_path: Path) -> None:
     assert len(set(ids)) == 3 and all(i.startswith(("a.", "a-", "b-")) for i in ids)
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         expand_inputs([str(tmp_path / "nothing-here.warc.gz")], ["*.warc.gz"])
+
+
+def test_text_documents_pass_the_recipe_s_url_filter_and_extractor(tmp_path: Path) -> None:
+    """JSONL without URLs through the FineWeb recipe's first two stages: kept, not extracted again."""
+    from fineweb_pipe.stages.extraction import TrafilaturaExtractor
+    from fineweb_pipe.stages.url import UrlFilter
+
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": f"document {n}"}) + "\n" for n in range(3)))
+    [batch] = list(JsonlReader().iter_batches(str(path), ReaderCounts()))
+    kept = UrlFilter(cache_dir=tmp_path / "cache").process(batch).kept
+    extractor = TrafilaturaExtractor()
+    result = extractor.process(kept)
+    assert result.kept.equals(kept) and result.counters == {"already_extracted": 3}
+    assert extractor.process(kept.slice(0, 0)).kept.num_rows == 0  # the engine's zero-row batches
+    assert extractor._extract is None  # no extraction child was started

@@ -42,7 +42,8 @@ class HtmlExtractor(Stage):
     cut, and 5x that in wall time) and a page that runs past the limit or kills the extractor is dropped
     (``extraction_timeout``, ``extraction_crash``) and counted, and the next page gets a fresh child.
     ``timeout_s=None`` extracts in the worker itself (no IPC, no protection against hangs). A page whose
-    extraction is blank is dropped as ``extraction_empty``. The ``html`` column is removed.
+    extraction is blank is dropped as ``extraction_empty``. The ``html`` column is removed. A batch that
+    has ``text`` and no ``html`` (WET, JSONL, Parquet) passes through unchanged (``already_extracted``).
     """
 
     # The worker mostly waits on its child, which takes the CPU.
@@ -78,11 +79,14 @@ class HtmlExtractor(Stage):
             self._extract.close()
 
     def process(self, batch: pa.Table) -> StageResult:
+        if schema.HTML not in batch.column_names and schema.TEXT in batch.column_names:
+            # Already extracted (WET, JSONL, Parquet text): the same pipeline runs on every input.
+            return StageResult(kept=batch, counters={"already_extracted": batch.num_rows} if batch.num_rows else {})
         if self._extract is None:
             self.setup()
         if schema.HTML not in batch.column_names:
-            raise KeyError(f"{self.name}: batch has no '{schema.HTML}' column (columns: {batch.column_names}); "
-                           "extraction reads HTML from a WARC reader")
+            raise KeyError(f"{self.name}: batch has no '{schema.HTML}' or '{schema.TEXT}' column (columns: "
+                           f"{batch.column_names}); extraction reads HTML from a WARC reader")
         restarts_before = self._extract.restarts
         counters: Counter = Counter()
         texts: list[str | None] = []
