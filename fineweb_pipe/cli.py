@@ -11,6 +11,9 @@ from pathlib import Path
 
 from fineweb_pipe.engine.base import make_executor
 from fineweb_pipe.engine.runner import Runner, output_folder
+from fineweb_pipe.errors import (
+    EXIT_INPUT, EXIT_INTEGRITY, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigurationError, PipelineError,
+)
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.report import write_report
 from fineweb_pipe.report.cli import add_commands as add_report_commands
@@ -42,7 +45,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", "-i", nargs="+", required=True,
                         help="input files, folders or globs; local paths or URIs (s3://bucket/crawl/*.warc.gz)")
     parser.add_argument("--output", "-o", required=True, type=_output_folder,
-                        help="output folder, a file system path (a rerun into it resumes)")
+                        help="output folder, a file system path: new, empty, or an earlier run's (the same "
+                             "pipeline and inputs resume it; anything else is refused)")
+    parser.add_argument("--restart", action="store_true",
+                        help="delete what earlier runs wrote to --output (only that) and start over")
+    parser.add_argument("--add-inputs", action="store_true",
+                        help="accept inputs that the earlier run into --output did not have: their shards are "
+                             "processed and the phases that need every input (dedup, tokenization) are redone")
     parser.add_argument("--engine", choices=("ray", "local"), default="ray",
                         help="ray (default): embedded or on a cluster; local: in-process on one core, for "
                              "debugging and for small machines (no Ray daemons: least memory)")
@@ -56,28 +65,51 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def _output_folder(path: str) -> str:
     try:
         return output_folder(path)
-    except ValueError as exc:
+    except ConfigurationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+EXIT_CODES_HELP = (f"exit codes: {EXIT_OK} done; {EXIT_USAGE} a usage or configuration error (fix the command); "
+                   f"{EXIT_INPUT} inputs could not be read (rerun to retry them); {EXIT_INTEGRITY} an output "
+                   f"check failed (nothing wrong was committed); {EXIT_INTERRUPTED} interrupted (rerun to resume); "
+                   f"{EXIT_INTERNAL} a bug (with its traceback)")
 
 
 def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
     """Run ``pipeline`` as the parsed ``args`` say; used by ``fineweb-pipe run`` and by pipeline files."""
-    with make_executor(args.engine, args.workers, args.address) as executor:
-        Runner(pipeline, args.input, args.output, executor, show_progress=not args.quiet).run()
+    try:
+        with make_executor(args.engine, args.workers, args.address) as executor:
+            stats = Runner(pipeline, args.input, args.output, executor, show_progress=not args.quiet,
+                           restart=args.restart, add_inputs=args.add_inputs).run()
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not args.no_report:
         print(f"report: {write_report(args.output)}", file=sys.stderr)
-    return 0
+    if stats["reader"]["documents"] == 0 and stats["errors"]:
+        print(f"error: no document could be read from the {stats['reader']['files']} inputs (see 'errors' in "
+              f"{args.output}/stats.json)", file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_OK
 
 
 def main_for_pipeline(pipeline: Pipeline, argv: Sequence[str] | None = None) -> int:
     """Entry point of a pipeline file run as a script (``python pipelines/x.py``, ``ray job submit``)."""
-    parser = argparse.ArgumentParser(description=pipeline.description or pipeline.name)
+    parser = argparse.ArgumentParser(description=pipeline.description or pipeline.name, epilog=EXIT_CODES_HELP)
     add_run_arguments(parser)
     return run_pipeline(pipeline, parser.parse_args(argv))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run_pipeline(load_pipeline(args.pipeline), args)
+    try:
+        pipeline = load_pipeline(args.pipeline)
+    except (ValueError, TypeError) as exc:  # the pipeline's own checks (duplicate step names, a non-stage)
+        print(f"error: {args.pipeline}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_pipeline(pipeline, args)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -96,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a pipeline file over WARC/WET/JSONL/Parquet input",
-                         description="Run a pipeline definition (a Python file defining `pipeline`).")
+                         description="Run a pipeline definition (a Python file defining `pipeline`).",
+                         epilog=EXIT_CODES_HELP)
     run.add_argument("pipeline", help="pipeline file, e.g. pipelines/fineweb.py")
     add_run_arguments(run)
     run.set_defaults(func=_cmd_run)

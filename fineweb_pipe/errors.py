@@ -45,6 +45,18 @@ class InputUnavailable(PipelineError):
         self.path = path
 
 
+class InputsFailed(PipelineError):
+    """Some shards' inputs stayed unavailable through every retry; the other shards are committed."""
+
+    exit_code = EXIT_INPUT
+
+    def __init__(self, failures: list[tuple[str, str]], committed: int, shards: int) -> None:
+        listed = "; ".join(error for _, error in failures[:3]) + (" ..." if len(failures) > 3 else "")
+        super().__init__(f"{len(failures)} of {shards} inputs could not be read ({listed}); {committed} shards are "
+                         "committed: rerun the same command to retry the others")
+        self.paths = [path for path, _ in failures]
+
+
 class IntegrityError(PipelineError):
     exit_code = EXIT_INTEGRITY
 

@@ -39,6 +39,8 @@ class Pipeline:
     name: str = "pipeline"
     description: str = ""
     phases: list[Phase] = field(init=False)
+    #: index of the last phase whose output is documents: the one that writes ``documents/``
+    documents_phase: int = field(init=False)
 
     def __post_init__(self) -> None:
         names = Counter(step.name for step in self.steps)
@@ -50,6 +52,13 @@ class Pipeline:
             if not isinstance(step, (Stage, GlobalStage)):
                 raise TypeError(f"pipeline {self.name!r}: {step!r} is not a Stage or GlobalStage")
         self.phases = self._split()
+        self.documents_phase = self._documents_phase()
+
+    def _documents_phase(self) -> int:
+        for phase in reversed(self.phases):
+            if phase.global_stage is None or phase.global_stage.passes_documents:
+                return phase.index
+        raise ValueError(f"pipeline {self.name!r} writes no documents")
 
     def _split(self) -> list[Phase]:
         phases: list[Phase] = []

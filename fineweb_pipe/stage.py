@@ -219,10 +219,15 @@ class GlobalStage(ABC):
     #: pipeline writes are then those that entered it.
     passes_documents: ClassVar[bool] = True
     default_name: ClassVar[str] = ""  # as :attr:`Stage.default_name`
-
     @property
     def name(self) -> str:
         return _name_of(self)
+
+    @property
+    def run_outputs(self) -> tuple[str, ...]:
+        """Top-level names in the run's output folder this stage writes (e.g. ``tokens``): the engine
+        clears them when the stage must run again from scratch, and never deletes anything else."""
+        return ()
 
     @abstractmethod
     def run(self, ctx: GlobalContext) -> None:

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput
+from fineweb_pipe.engine.chunks import PhaseDirs, ShardEvent, ShardInput
 from fineweb_pipe.stage import Resources, Stage
 
 
@@ -17,8 +17,8 @@ class Executor(ABC):
     workers: int
 
     @abstractmethod
-    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
-        """Read ``shards``, run ``stages`` over every chunk (``chunks.process_chunk``), yield the results."""
+    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:
+        """Run ``stages`` over every shard (``chunks.process_shard``), yield what it reports."""
 
     @abstractmethod
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:

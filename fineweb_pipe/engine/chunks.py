@@ -11,8 +11,10 @@ This module is plain Python: both executors run exactly this code.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +26,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fineweb_pipe import schema
+from fineweb_pipe.errors import ConfigurationError, InputUnavailable, PipelineError, is_transport_error
 from fineweb_pipe.readers.base import Reader
 from fineweb_pipe.stage import DROP_REASON, DROP_VALUE, Stage, select_rows
 from fineweb_pipe.stats import KEPT_SAMPLES, SAMPLES_PER_REASON, Profile, ReaderCounts, StageCounts, sample_rows, text_bytes
 from fineweb_pipe.writers.atomic import write_arrow
+
+
+@dataclass(frozen=True)
+class InputRetry:
+    """How often a shard whose input cannot be read now (``InputUnavailable``) is read again."""
+
+    attempts: int = 4
+    backoff_s: float = 2.0  # doubled after each failed attempt: 2, 4, 8 s
+
+    def delay(self, attempt: int) -> float:
+        return self.backoff_s * 2**attempt
 
 
 @dataclass(frozen=True)
@@ -37,35 +51,47 @@ class ShardInput:
     shard: str
     path: str
     reader: Reader
+    retry: InputRetry = InputRetry()
+    columns: pa.Schema | None = None  # where known beforehand (the phase before wrote the file)
 
 
 def iter_chunks(source: ShardInput) -> Iterator[pa.Table]:
     """The shard's documents as chunks with engine columns; the last chunk is flagged.
 
-    A shard that yields no document still produces one chunk (a single sentinel row) so that the
-    driver learns it is finished and gets its reader counts. A reader failure ends the shard with the
-    documents read so far and is counted with the file's name.
+    A shard that yields no document still produces one chunk (a single sentinel row with the shard's
+    columns: known beforehand, or from the reader's empty batch or its ``document_schema``) so that the driver learns it is finished and gets its reader counts.
+    A reader bug ends the shard with the documents read so far and is counted with the file's name; an
+    input that cannot be read now raises :class:`InputUnavailable`, and a configuration error raises.
     """
     counts = ReaderCounts()
     chunk, seq = 0, 0
     pending: pa.Table | None = None
     pending_counts: ReaderCounts | None = None
+    columns = source.columns or source.reader.document_schema
     batches = source.reader.iter_batches(source.path, counts)
     while True:
         try:
             batch = next(batches)
         except StopIteration:
             break
-        except Exception as exc:  # a reader bug or unreadable file must not take the run down
+        except PipelineError:
+            raise
+        except Exception as exc:
+            if is_transport_error(exc):
+                raise InputUnavailable(source.path, exc) from exc
+            # A reader bug on odd input must not take the run down: the shard keeps what was read.
             counts.error("read_failed", source.path, None, f"{type(exc).__name__}: {exc}")
             break
+        if batch.num_rows == 0:  # a reader's way of saying which columns a file without rows has
+            columns = batch.schema
+            continue
         if pending is not None:
             yield _with_engine_columns(pending, source.shard, chunk, seq, False, pending_counts)
             seq += pending.num_rows
             chunk += 1
         pending, pending_counts = batch, counts.drain()
     if pending is None:
-        yield _sentinel(source.shard, chunk, seq, counts.drain())
+        yield _sentinel(columns, source.shard, chunk, seq, counts.drain())
         return
     assert pending_counts is not None
     pending_counts.merge(counts.drain())  # what the reader counted after its last batch
@@ -90,19 +116,22 @@ def _with_engine_columns(table: pa.Table, shard: str, chunk: int, seq: int, last
     return table
 
 
-def _sentinel(shard: str, chunk: int, seq: int, counts: ReaderCounts) -> pa.Table:
-    return pa.table(
-        {
-            schema.ID: pa.array([None], pa.string()),
-            schema.SHARD: [shard],
-            schema.SEQ: pa.array([seq], pa.int64()),
-            schema.CHUNK: pa.array([chunk], pa.int32()),
-            schema.CHUNK_ROWS: pa.array([1], pa.int32()),
-            schema.CHUNK_LAST: [True],
-            schema.READER_STATS: [json.dumps(counts.to_json())],
-            schema.SENTINEL: [True],
-        }
-    )
+def _sentinel(columns: pa.Schema | None, shard: str, chunk: int, seq: int, counts: ReaderCounts) -> pa.Table:
+    # One row of nulls with the documents' columns: the stages turn it (once dropped) into an empty
+    # table with their output's columns, which the shard's empty file then has.
+    table = pa.Table.from_pylist([{}], schema=columns or pa.schema([(schema.ID, pa.string())]))
+    engine = {
+        schema.SHARD: [shard],
+        schema.SEQ: pa.array([seq], pa.int64()),
+        schema.CHUNK: pa.array([chunk], pa.int32()),
+        schema.CHUNK_ROWS: pa.array([1], pa.int32()),
+        schema.CHUNK_LAST: [True],
+        schema.READER_STATS: [json.dumps(counts.to_json())],
+        schema.SENTINEL: [True],
+    }
+    for name, values in engine.items():
+        table = table.append_column(name, pa.array(values) if isinstance(values, list) else values)
+    return table
 
 
 @dataclass
@@ -124,6 +153,23 @@ class StageFailed(RuntimeError):
 
 
 @dataclass
+class ShardRestarted:
+    """A worker reads the shard again from its start (its input was unavailable): forget its chunks."""
+
+    shard: str
+    error: str
+
+
+@dataclass
+class ShardFailed:
+    """A shard's input stayed unavailable through every attempt: nothing of it is committed."""
+
+    shard: str
+    path: str
+    error: str
+
+
+@dataclass
 class ChunkResult:
     """What processing one chunk produced: the driver's accounting record."""
 
@@ -134,6 +180,9 @@ class ChunkResult:
     chunk_rows: int
     chunk_last: bool
     reader: dict[str, Any] | None
+    rows_out: int = 0  # documents written to the chunk's part
+    removed_out: dict[str, int] = field(default_factory=dict)  # rows written to removed parts, by stage
+    columns: bytes = b""  # the schema of what came out (serialised), also when no row did
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: dict[str, dict[str, list]] = field(default_factory=dict)
     kept_samples: list[dict[str, Any]] = field(default_factory=list)
@@ -155,9 +204,7 @@ def process_chunk(chunk: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> 
         [schema.CHUNK, schema.CHUNK_ROWS, schema.CHUNK_LAST, schema.READER_STATS, schema.SENTINEL])
     before: Profile | None = None
     for stage in stages:
-        if batch.num_rows == 0:
-            result.stages[stage.name] = StageCounts().to_json()
-            continue
+        # Also on no rows: what comes out then still has the stage's output columns.
         batch = _run_stage(stage, batch, result, dirs)
         if before is None and schema.TEXT in batch.column_names:
             before = Profile()
@@ -167,9 +214,43 @@ def process_chunk(chunk: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> 
     result.before = (before or after).to_json()  # no stage made text: as read
     result.after = after.to_json()
     result.kept_samples = sample_rows(batch, KEPT_SAMPLES)
+    written = batch.drop_columns([schema.SHARD])
+    result.columns = schema.document_columns(written).schema.serialize().to_pybytes()
     if batch.num_rows:
-        write_arrow(batch.drop_columns([schema.SHARD]), dirs.part_path(result.shard, result.first_seq))
+        write_arrow(written, dirs.part_path(result.shard, result.first_seq))
+    result.rows_out = batch.num_rows
     return result
+
+
+ShardEvent = ChunkResult | ShardRestarted | ShardFailed
+
+
+def process_shard(source: ShardInput, stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:
+    """Every chunk of a shard through ``process_chunk``; what both executors run for a shard.
+
+    An input that cannot be read now is read again from its start after a back-off (its parts cleared
+    first, and a :class:`ShardRestarted` tells the driver to forget its chunks); when every attempt
+    failed, a :class:`ShardFailed` says so and the shard is left uncommitted.
+    """
+    for attempt in range(source.retry.attempts):
+        try:
+            for chunk in iter_chunks(source):
+                yield process_chunk(chunk, stages, dirs)
+            return
+        except InputUnavailable as exc:
+            clear_parts(dirs, source.shard)
+            if attempt + 1 == source.retry.attempts:
+                yield ShardFailed(source.shard, source.path, str(exc))
+                return
+            yield ShardRestarted(source.shard, str(exc))
+            time.sleep(source.retry.delay(attempt))
+
+
+def clear_parts(dirs: PhaseDirs, shard: str) -> None:
+    """Delete a shard's document and removed parts."""
+    shutil.rmtree(os.path.join(dirs.parts, shard), ignore_errors=True)
+    for stage_dir in glob.glob(os.path.join(glob.escape(dirs.removed_parts), "*")):
+        shutil.rmtree(os.path.join(stage_dir, shard), ignore_errors=True)
 
 
 def cpu_seconds() -> float:
@@ -192,13 +273,10 @@ def _run_stage(stage: Stage, batch: pa.Table, result: ChunkResult, dirs: PhaseDi
     started = clock()
     try:
         outcome = stage(batch)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"stage '{stage.name}' on {_where(batch, result)}: {exc}") from exc
     except Exception as exc:
-        seq = batch.column(schema.SEQ)
-        raise StageFailed(
-            f"stage '{stage.name}' failed on shard {result.shard} rows {pc.min(seq).as_py()}-{pc.max(seq).as_py()} "
-            f"(source {batch.column(schema.SOURCE_FILE)[0].as_py() if schema.SOURCE_FILE in batch.column_names else '?'}): "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+        raise StageFailed(f"stage '{stage.name}' failed on {_where(batch, result)}: {type(exc).__name__}: {exc}") from exc
     counts.cpu_s = clock() - started
     kept = outcome.kept
     counts.docs_out = kept.num_rows
@@ -214,8 +292,18 @@ def _run_stage(stage: Stage, batch: pa.Table, result: ChunkResult, dirs: PhaseDi
             stage_samples[reason] = sample_rows(rows, SAMPLES_PER_REASON, DROP_VALUE)
         if stage.keep_removed:
             _write_removed(stage, dropped, result, dirs)
+            result.removed_out[stage.name] = dropped.num_rows
     result.stages[stage.name] = counts.to_json()
     return kept
+
+
+def _where(batch: pa.Table, result: ChunkResult) -> str:
+    """The shard, rows and source file of a batch, for errors."""
+    if batch.num_rows == 0:
+        return f"shard {result.shard} (no rows)"
+    seq = batch.column(schema.SEQ)
+    source = batch.column(schema.SOURCE_FILE)[0].as_py() if schema.SOURCE_FILE in batch.column_names else "?"
+    return f"shard {result.shard} rows {pc.min(seq).as_py()}-{pc.max(seq).as_py()} (source {source})"
 
 
 def _write_removed(stage: Stage, dropped: pa.Table, result: ChunkResult, dirs: PhaseDirs) -> None:

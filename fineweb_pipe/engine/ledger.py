@@ -5,6 +5,10 @@ order into one Parquet file per shard (so the output does not depend on scheduli
 written next to it, and its parts are removed. The shard's stats file is written before its Parquet
 file is renamed into place, so a committed shard always has its stats: on a resume, a shard is done
 if and only if its output file exists.
+
+Before a commit, conservation is checked: the merged files hold exactly the rows the chunks reported
+writing, and the shard's reader read exactly what the previous phase wrote for it. A mismatch is an
+:class:`IntegrityError` naming the shard, and nothing of it is committed.
 """
 
 from __future__ import annotations
@@ -12,16 +16,16 @@ from __future__ import annotations
 import glob
 import json
 import os
-import shutil
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from fineweb_pipe import schema
-from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs
+from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardEvent, ShardFailed, ShardRestarted, clear_parts
+from fineweb_pipe.errors import IntegrityError
 from fineweb_pipe.stage import Stage
 from fineweb_pipe.stats import KEPT_SAMPLES, Profile, ReaderCounts, StageCounts, merge_samples
 from fineweb_pipe.writers.atomic import read_arrow, write_json, write_parquet
@@ -98,17 +102,25 @@ class _ShardProgress:
 
 
 class PhaseLedger:
-    """Collects chunk results of one streaming phase and commits shards as they complete."""
+    """Collects chunk results of one streaming phase and commits shards as they complete.
+
+    ``expected_rows``: the documents the previous phase wrote per shard (``None`` for the first phase,
+    which reads the inputs). ``before_commit`` runs before each commit (the run's lock check).
+    """
 
     def __init__(self, dirs: PhaseDirs, output_dir: str, stats_dir: str, removed_dir: str,
-                 stages: Sequence[Stage]) -> None:
+                 stages: Sequence[Stage], expected_rows: Mapping[str, int] | None = None,
+                 before_commit: Callable[[], None] = lambda: None) -> None:
         self.dirs = dirs
         self.output_dir = output_dir
         self.stats_dir = stats_dir
         self.removed_dir = removed_dir
         self.stages = stages
+        self.expected_rows = expected_rows
+        self.before_commit = before_commit
         self._progress: dict[str, _ShardProgress] = defaultdict(_ShardProgress)
         self.committed: dict[str, ShardStats] = {}
+        self.failed: dict[str, ShardFailed] = {}
 
     def output_path(self, shard: str) -> str:
         return os.path.join(self.output_dir, f"{shard}.parquet")
@@ -125,45 +137,63 @@ class PhaseLedger:
                     self.committed[shard] = ShardStats.from_json(json.load(f))
                 done.append(shard)
             else:
-                self._clear_parts(shard)
+                clear_parts(self.dirs, shard)
         return done
 
     def forget_unfinished(self) -> None:
         """Drop what was gathered for shards not yet committed, and their parts, to run them again."""
         for shard in list(self._progress):
-            self._clear_parts(shard)
+            clear_parts(self.dirs, shard)
         self._progress.clear()
 
-    def add(self, result: ChunkResult) -> str | None:
-        """Record a chunk result; commit and return the shard if it is now complete."""
-        if result.shard in self.committed:
+    def add(self, event: ShardEvent) -> str | None:
+        """Record a worker's event; commit and return the shard if it is now complete."""
+        if event.shard in self.committed:
             return None  # a retried task reporting again
-        progress = self._progress[result.shard]
-        progress.results[result.first_seq] = result
-        if result.chunk_last:
-            progress.last_chunk = result.chunk
+        if isinstance(event, ShardRestarted):
+            self._progress.pop(event.shard, None)  # the worker reads it again from the start
+            return None
+        if isinstance(event, ShardFailed):
+            self._progress.pop(event.shard, None)
+            self.failed[event.shard] = event
+            return None
+        self.failed.pop(event.shard, None)
+        progress = self._progress[event.shard]
+        progress.results[event.first_seq] = event
+        if event.chunk_last:
+            progress.last_chunk = event.chunk
         if not progress.complete():
             return None
-        self._commit(result.shard, progress)
-        del self._progress[result.shard]
-        return result.shard
+        self._commit(event.shard, progress)
+        del self._progress[event.shard]
+        return event.shard
 
     def _commit(self, shard: str, progress: _ShardProgress) -> None:
+        results = [progress.results[first_seq] for first_seq in sorted(progress.results)]
         stats = ShardStats()
-        for first_seq in sorted(progress.results):
-            stats.add_chunk(progress.results[first_seq])
-        self._commit_removed(shard)
+        for result in results:
+            stats.add_chunk(result)
+        if self.expected_rows is not None and stats.reader.documents != self.expected_rows.get(shard):
+            raise IntegrityError(f"shard {shard}: this phase read {stats.reader.documents} documents, the phase "
+                                 f"before wrote {self.expected_rows.get(shard)}; not committed")
+        columns = pa.ipc.read_schema(pa.py_buffer(results[-1].columns))
+        documents = _merge_parts(os.path.join(self.dirs.parts, shard), columns)
+        _check_rows(shard, "documents", documents.num_rows, sum(r.rows_out for r in results))
+        removed = {stage.name: _merge_parts(os.path.join(self.dirs.removed_parts, stage.name, shard))
+                   for stage in self.stages if stage.keep_removed}
+        for name, table in removed.items():
+            _check_rows(shard, f"removed by {name}", table.num_rows, sum(r.removed_out.get(name, 0) for r in results))
+        self.before_commit()
+        self._commit_removed(shard, removed)
         write_json(stats.to_json(), self.stats_path(shard))
-        write_parquet(_merge_parts(os.path.join(self.dirs.parts, shard)), self.output_path(shard))
+        write_parquet(documents, self.output_path(shard))
         self.committed[shard] = stats
-        self._clear_parts(shard)
+        clear_parts(self.dirs, shard)
 
-    def _commit_removed(self, shard: str) -> None:
+    def _commit_removed(self, shard: str, removed: dict[str, pa.Table]) -> None:
         for stage in self.stages:
-            if not stage.keep_removed:
-                continue
-            table = _merge_parts(os.path.join(self.dirs.removed_parts, stage.name, shard))
-            if table.num_rows == 0:
+            table = removed.get(stage.name)
+            if table is None or table.num_rows == 0:
                 continue
             partition = stage.removed_partition
             if partition and partition in table.column_names:
@@ -175,17 +205,19 @@ class PhaseLedger:
             else:
                 write_parquet(table, os.path.join(self.removed_dir, stage.name, f"{shard}.parquet"))
 
-    def _clear_parts(self, shard: str) -> None:
-        shutil.rmtree(os.path.join(self.dirs.parts, shard), ignore_errors=True)
-        for stage_dir in glob.glob(os.path.join(glob.escape(self.dirs.removed_parts), "*")):
-            shutil.rmtree(os.path.join(stage_dir, shard), ignore_errors=True)
+
+def _check_rows(shard: str, what: str, written: int, counted: int) -> None:
+    if written != counted:
+        raise IntegrityError(f"shard {shard}: its {what} parts hold {written} rows, its chunks reported {counted} "
+                             "(were parts deleted by another process?); not committed, rerun to redo it")
 
 
-def _merge_parts(folder: str) -> pa.Table:
-    """The parts of a shard in sequence order, without engine columns; an empty table if none."""
+def _merge_parts(folder: str, columns: pa.Schema | None = None) -> pa.Table:
+    """The parts of a shard in sequence order, without engine columns; if none, an empty table with
+    ``columns`` (so that an empty shard's file has the same columns as the others)."""
     paths = sorted(glob.glob(os.path.join(glob.escape(folder), "*.arrow")))
     if not paths:
-        return pa.table({schema.ID: pa.array([], pa.string())})
+        return (columns or pa.schema([(schema.ID, pa.string())])).empty_table()
     tables = [read_arrow(p) for p in paths]
     return schema.document_columns(pa.concat_tables(tables, promote_options="permissive"))
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_chunk
+from fineweb_pipe.engine.chunks import PhaseDirs, ShardEvent, ShardInput, process_shard
 from fineweb_pipe.engine.context import sequential_map
 from fineweb_pipe.stage import Resources, Stage
 
@@ -19,12 +19,11 @@ class LocalExecutor(Executor):
     name = "local"
     workers = 1
 
-    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
+    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:
         for stage in stages:
             stage.setup()
         for shard in shards:
-            for chunk in iter_chunks(shard):
-                yield process_chunk(chunk, stages, dirs)
+            yield from process_shard(shard, stages, dirs)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
         return sequential_map(fn, items, resources)

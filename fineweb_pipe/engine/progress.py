@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from fineweb_pipe.engine.chunks import ChunkResult
+from fineweb_pipe.engine.chunks import ChunkResult, ShardEvent, ShardFailed, ShardRestarted
 
 REFRESH_S = 2.0
 
@@ -28,6 +28,15 @@ class Progress:
         self.started = time.time()
         if already_done:
             self._print(f"[{phase}] resuming: {already_done}/{shards} shards already finished", final=True)
+
+    def event(self, event: ShardEvent) -> None:
+        if isinstance(event, ShardRestarted):
+            # Always shown, as a lost worker is: the run is waiting on an input.
+            sys.stderr.write(f"[{self.phase}] reading {event.shard} again: {event.error}\n")
+        elif isinstance(event, ShardFailed):
+            sys.stderr.write(f"[{self.phase}] gave up on {event.shard}: {event.error}\n")
+        else:
+            self.chunk(event)
 
     def chunk(self, result: ChunkResult) -> None:
         if result.reader:

@@ -23,14 +23,16 @@ import logging
 import os
 import tempfile
 from collections import deque
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import ray
 
 from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, iter_chunks, process_chunk
+from fineweb_pipe.engine.chunks import PhaseDirs, ShardEvent, ShardInput, process_shard
 from fineweb_pipe.engine.context import run_task
+from fineweb_pipe.errors import PipelineError
 from fineweb_pipe.stage import Resources, Stage
 
 # Retries are for lost workers (preempted nodes); a stage that raises on its input fails the same way
@@ -58,10 +60,21 @@ class _ShardWorker:
         # presidio has imported spaCy). Not done in-process, where the process is the user's.
         gc.freeze()
 
-    def run(self, shard: ShardInput) -> Iterator[ChunkResult]:
-        """Each chunk's accounting record (``chunks.process_chunk``), as the chunk is done."""
-        for chunk in iter_chunks(shard):
-            yield process_chunk(chunk, self._stages, self._dirs)
+    def run(self, shard: ShardInput) -> Iterator[ShardEvent]:
+        """Each chunk's accounting record (``chunks.process_shard``), as the chunk is done."""
+        yield from process_shard(shard, self._stages, self._dirs)
+
+
+@contextmanager
+def _errors_as_raised() -> Iterator[None]:
+    """Our own errors (a configuration error, an integrity check) as the worker raised them, not
+    wrapped in Ray's task error: the command line reports them in one line."""
+    try:
+        yield
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, PipelineError):
+            raise exc.cause from None
+        raise
 
 
 def _largest_first(shards: Sequence[ShardInput]) -> list[int]:
@@ -77,12 +90,25 @@ class RayExecutor(Executor):
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None, temp_dir: str | None = None) -> None:
-        address = address or os.environ.get("RAY_ADDRESS")
-        self._owns_cluster = not address and not ray.is_initialized()
+        # Ray starts on first use, so that a run that stops on a user error never waits for it.
+        self._address = address or os.environ.get("RAY_ADDRESS")
+        self._requested_workers = workers
+        self._temp_dir = temp_dir
+        self._owns_cluster = False
+        self._cluster_cpus = 0
+
+    @property
+    def workers(self) -> int:  # type: ignore[override]
+        return self._requested_workers or self._cluster_cpus or (os.cpu_count() or 1)
+
+    def _start(self) -> None:
+        if self._cluster_cpus:
+            return
+        self._owns_cluster = not self._address and not ray.is_initialized()
         if self._owns_cluster:
-            temp_dir = temp_dir or os.environ.get("RAY_TMPDIR") or os.path.join(tempfile.gettempdir(), f"fwp-ray-{os.getuid()}")
+            temp_dir = self._temp_dir or os.environ.get("RAY_TMPDIR") or os.path.join(tempfile.gettempdir(), f"fwp-ray-{os.getuid()}")
             ray.init(
-                num_cpus=workers or os.cpu_count(),
+                num_cpus=self._requested_workers or os.cpu_count(),
                 _temp_dir=temp_dir,
                 include_dashboard=False,  # nothing listens beyond localhost unless asked for
                 logging_level=logging.WARNING,
@@ -93,14 +119,13 @@ class RayExecutor(Executor):
                                 "enable_metrics_collection": False},
             )
         elif not ray.is_initialized():
-            ray.init(address=address, logging_level=logging.WARNING)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = workers or cpus
-        self._cluster_cpus = cpus
+            ray.init(address=self._address, logging_level=logging.WARNING)
+        self._cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
 
-    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ChunkResult]:
+    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:
         if not shards:
             return
+        self._start()
         wanted = max((stage.resources.num_cpus for stage in stages), default=1.0)
         gpus = max((stage.resources.num_gpus for stage in stages), default=0.0)
         memory = max((stage.resources.memory_mb for stage in stages), default=0) << 20
@@ -121,12 +146,15 @@ class RayExecutor(Executor):
                 if isinstance(ready, ray.ObjectRefGenerator):
                     result = next(ready, None)
                     if result is not None:
-                        yield ray.get(result)
+                        with _errors_as_raised():
+                            event = ray.get(result)
+                        yield event
                         continue
                     actor = running.pop(ready)  # its shard is done
                 else:
                     actor = starting.pop(ready)
-                    ray.get(ready)  # raises what the actor's setup raised
+                    with _errors_as_raised():
+                        ray.get(ready)  # raises what the actor's setup raised
                 if todo:
                     running[actor.run.options(num_returns="streaming").remote(shards[todo.popleft()])] = actor
         finally:  # free the pool's CPUs for the next phase, also when the runner stops early
@@ -134,10 +162,12 @@ class RayExecutor(Executor):
                 ray.kill(actor)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
+        self._start()
         remote = ray.remote(run_task).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
                                             max_retries=TASK_MAX_RETRIES, retry_exceptions=False)
         fn_ref = ray.put(fn)
-        return ray.get([remote.remote(fn_ref, item) for item in items])
+        with _errors_as_raised():
+            return ray.get([remote.remote(fn_ref, item) for item in items])
 
     def is_transient(self, error: BaseException) -> bool:
         seen: BaseException | None = error

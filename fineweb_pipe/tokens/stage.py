@@ -45,6 +45,7 @@ PLAN = np.dtype([("source", "<i4"), ("offset", "<i8"), ("length", "<i8")])  # pe
 READ_BATCH_ROWS = 1024
 CHECK_DOCS = 16  # documents per input shard whose tiktoken ids are checked against HF's
 TOP_TOKENS = 30
+TOKENS_FOLDER = "tokens"  # in the run's output folder, unless out_dir says otherwise
 
 
 def document_keys(ids: Sequence[str | None], seed: int, shard: str, first_row: int) -> np.ndarray:
@@ -243,8 +244,12 @@ class Tokenize(GlobalStage):
         self.shard_tokens, self.format, self.out_name, self.val = shard_tokens, format, name, val
         self.seed, self.fast, self.encode, self.out_dir = seed, fast, encode, out_dir
 
+    @property
+    def run_outputs(self) -> tuple[str, ...]:
+        return () if self.out_dir else (TOKENS_FOLDER,)
+
     def run(self, ctx: GlobalContext) -> None:
-        out_dir = self.out_dir or os.path.join(ctx.run_dir, "tokens")
+        out_dir = self.out_dir or os.path.join(ctx.run_dir, TOKENS_FOLDER)
         os.makedirs(out_dir, exist_ok=True)
         if os.path.exists(os.path.join(out_dir, MANIFEST)):
             os.remove(os.path.join(out_dir, MANIFEST))  # the set is incomplete until the new one is written

