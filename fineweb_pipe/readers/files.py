@@ -181,8 +181,79 @@ def _zstd_error() -> type[Exception]:
     return zstandard.ZstdError
 
 
+# A zstd skippable frame holding the dictionary the file's frames were compressed with: how IIPC's
+# .warc.zst files carry it (https://iipc.github.io/warc-specifications/specifications/warc-zstd/).
+_ZSTD_DICTIONARY_FRAME = (0x184D2A5D).to_bytes(4, "little")
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_MAX_DICTIONARY_BYTES = 64 << 20
+
+
+class _ZstdFrames:
+    """The frames of a ``.zst`` file, inflated; set up on the first read, so that a damaged dictionary
+    frame is corrupt content and a failing read a transport error, as for the frames after it."""
+
+    def __init__(self, raw: BinaryIO, path: str) -> None:
+        self._raw = raw
+        self._path = path
+        self._reader: BinaryIO | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._reader is None:
+            self._reader = _zstd_stream(self._raw, self._path)
+        return self._reader.read(size)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _zstd_stream(raw: BinaryIO, path: str) -> BinaryIO:
+    """A stream inflating the zstd frames of ``raw``, with the dictionary of a leading dictionary frame."""
+    import zstandard
+
+    head = _read_exactly(raw, 8)
+    dictionary = None
+    if head[:4] == _ZSTD_DICTIONARY_FRAME and len(head) == 8:
+        size = int.from_bytes(head[4:], "little")
+        if size > _MAX_DICTIONARY_BYTES:
+            raise zstandard.ZstdError(f"{path}: dictionary frame of {size} bytes is over {_MAX_DICTIONARY_BYTES}")
+        data = _read_exactly(raw, size)
+        if data.startswith(_ZSTD_MAGIC):  # the dictionary may itself be compressed
+            data = zstandard.ZstdDecompressor().decompress(data, max_output_size=_MAX_DICTIONARY_BYTES)
+        dictionary, head = zstandard.ZstdCompressionDict(data), b""
+    decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
+    return decompressor.stream_reader(_Prefixed(head, raw), read_across_frames=True)  # type: ignore[return-value]
+
+
+def _read_exactly(raw: BinaryIO, size: int) -> bytes:
+    """``size`` bytes, fewer only at the end of the stream (a raw stream may return short reads)."""
+    parts, left = [], size
+    while left and (part := raw.read(left)):
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+class _Prefixed:
+    """``raw`` with ``prefix`` (bytes already read from it) put back in front."""
+
+    def __init__(self, prefix: bytes, raw: BinaryIO) -> None:
+        self._prefix = prefix
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._prefix:
+            return self._raw.read(size)
+        out, self._prefix = (self._prefix, b"") if size < 0 or size >= len(self._prefix) else (
+            self._prefix[:size], self._prefix[size:])
+        return out
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 def open_binary(path: str) -> TrappedStream:
-    """Open ``path`` for streaming reads, decompressing ``.gz`` (multi-member too) and ``.zst``.
+    """Open ``path`` for streaming reads, decompressing ``.gz`` (multi-member too) and ``.zst`` (with
+    the dictionary an IIPC ``.warc.zst`` carries in its first frame).
 
     Raises :class:`InputUnavailable` when the file cannot be opened (gone, unreachable)."""
     try:
@@ -192,9 +263,7 @@ def open_binary(path: str) -> TrappedStream:
     if path.endswith(".gz"):
         inner: BinaryIO = GzipMembers(raw)  # type: ignore[assignment]
     elif path.endswith(".zst"):
-        import zstandard
-
-        inner = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[assignment]
+        inner = _ZstdFrames(raw, path)  # type: ignore[assignment]
     else:
         inner = raw
     return TrappedStream(inner, path)

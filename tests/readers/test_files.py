@@ -1,14 +1,20 @@
-"""Opening inputs: the ISA-L gzip stream reads what Python's gzip reads, and keeps every byte before a cut."""
+"""Opening inputs: the ISA-L gzip stream reads what Python's gzip reads, and keeps every byte before a cut;
+.warc.zst files with their dictionary."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import random
+from pathlib import Path
 
 import pytest
+import zstandard
 
-from fineweb_pipe.readers.files import GzipMembers
+from fineweb_pipe import schema
+from fineweb_pipe.readers import WarcReader
+from fineweb_pipe.readers.files import GzipMembers, open_binary
+from fineweb_pipe.stats import ReaderCounts
 
 
 def members() -> tuple[bytes, bytes]:
@@ -59,3 +65,37 @@ def test_garbage_after_a_member_is_an_error() -> None:
     assert stream.read1(100) == b"record"
     with pytest.raises(gzip.BadGzipFile, match="not a gzip member"):
         stream.read1(100)
+
+
+def dictionary_warc_zst(path: Path, records: list[bytes], compress_dictionary: bool) -> Path:
+    """An IIPC-style .warc.zst: a skippable frame holding the dictionary, then one frame per record."""
+    dictionary = zstandard.train_dictionary(4096, records * 4)
+    compressor = zstandard.ZstdCompressor(dict_data=dictionary)
+    data = dictionary.as_bytes()
+    if compress_dictionary:
+        data = zstandard.ZstdCompressor().compress(data)
+    frame = (0x184D2A5D).to_bytes(4, "little") + len(data).to_bytes(4, "little") + data
+    path.write_bytes(frame + b"".join(compressor.compress(r) for r in records))
+    return path
+
+
+@pytest.mark.parametrize("compress_dictionary", [False, True])
+def test_warc_zst_with_an_embedded_dictionary(tmp_path: Path, compress_dictionary: bool) -> None:
+    records = []
+    for n in range(200):
+        body = f"<html><body><p>page {n} about {'zstd ' * (n % 7)} dictionaries</p></body></html>".encode()
+        block = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body
+        records.append((f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://example.com/{n}\r\n"
+                        f"WARC-Date: 2024-01-01T00:00:00Z\r\nContent-Length: {len(block)}\r\n\r\n").encode()
+                       + block + b"\r\n\r\n")
+    path = dictionary_warc_zst(tmp_path / "dict.warc.zst", records, compress_dictionary)
+    counts = ReaderCounts()
+    rows = [r for t in WarcReader().iter_batches(str(path), counts) for r in t.to_pylist()]
+    assert len(rows) == 200 and not counts.errors and rows[5][schema.URL] == "http://example.com/5"
+    assert open_binary(str(path)).read() == b"".join(records)
+    # without the dictionary frame the frames cannot be read: an error, not a silent empty file
+    damaged = tmp_path / "nodict.warc.zst"
+    damaged.write_bytes(path.read_bytes()[8 + int.from_bytes(path.read_bytes()[4:8], "little"):])
+    counts = ReaderCounts()
+    assert list(WarcReader().iter_batches(str(damaged), counts)) == []
+    assert counts.errors["corrupt_compression"] == 1
