@@ -36,7 +36,7 @@ class WarcReader(Reader):
     input, a record cut short) are counted in ``counts.errors`` and listed with file and offset.
     """
 
-    patterns = ("*.warc", "*.warc.gz", "*.arc.gz", "*.warc.zst")
+    patterns = ("*.warc", "*.warc.gz", "*.warc.zst")
     document_schema = schema.WARC_SCHEMA
 
     def __init__(self, batch_docs: int = 256, batch_bytes: int = 32 << 20,

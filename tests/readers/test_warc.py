@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import gzip
 import zlib
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import zstandard
 
 from fineweb_pipe import schema
+from fineweb_pipe.errors import ConfigurationError
 from fineweb_pipe.readers import WarcReader, WetReader, reader_for
 from fineweb_pipe.readers.http import decode_html, is_html, parse_response
 from fineweb_pipe.sample import write_sample_warc
@@ -191,3 +193,9 @@ def test_a_utf8_page_with_a_few_invalid_bytes_stays_utf8(tmp_path: Path) -> None
     # a page in cp1252 (no valid UTF-8 sequence) is still read as cp1252, and says so
     latin = "<html><body><p>café naïve crème brûlée</p></body></html>"
     assert decode_html(latin.encode("cp1252"), None) == (latin.encode(), "cp1252", None)
+
+
+def test_arc_files_are_refused_with_what_to_do() -> None:
+    with pytest.raises(ConfigurationError, match=r"crawl/a\.arc\.gz: ARC files are not read; convert them to WARC"):
+        reader_for("crawl/a.arc.gz")
+    assert not any(fnmatch.fnmatch("a.arc.gz", p) for p in WarcReader.patterns)
