@@ -161,3 +161,17 @@ def test_text_documents_pass_the_recipe_s_url_filter_and_extractor(tmp_path: Pat
     assert result.kept.equals(kept) and result.counters == {"already_extracted": 3}
     assert extractor.process(kept.slice(0, 0)).kept.num_rows == 0  # the engine's zero-row batches
     assert extractor._extract is None  # no extraction child was started
+
+
+@pytest.mark.shared_data
+def test_real_dolma_jsonl_keeps_its_metadata(shared_data: Path) -> None:
+    for path in sorted((shared_data / "text").glob("dolma_ccnet_cc_en_head-*.jsonl")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows, counts, tables = read_rows(JsonlReader(), path)
+        assert len(rows) == len(lines) == counts.documents and not counts.errors
+        assert all(t.schema == schema.TEXT_SCHEMA for t in tables)
+        first = json.loads(lines[0])
+        meta = json.loads(rows[0][schema.METADATA])
+        assert meta["metadata"] == first["metadata"] and meta["added"] == first["added"]
+        assert rows[0][schema.ID] == first["id"] and rows[0][schema.TEXT] == first["text"]
+        assert counts.bytes == sum(len(r[schema.TEXT].encode()) for r in rows)

@@ -78,6 +78,8 @@ def test_wet_reader_gives_text(shared_data: Path) -> None:
     rows, _ = read_all(shared_data / "warc" / "whirlwind.warc.wet.gz")
     assert isinstance(reader_for("x/whirlwind.warc.wet.gz"), WetReader)
     assert len(rows) == 1 and len(rows[0][schema.TEXT]) > 500
+    _, counts = read_all(shared_data / "warc" / "whirlwind.warc.wet.gz")
+    assert counts.bytes == len(rows[0][schema.TEXT].encode())  # UTF-8 bytes, as for every reader
 
 
 def test_sample_crawl_and_truncated_gzip(tmp_path: Path) -> None:
