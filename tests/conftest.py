@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fineweb_pipe.sample import write_sample_warc
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("FINEWEB_PIPE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -17,3 +19,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real evaluation data not found at {SHARED_DATA} (set FINEWEB_PIPE_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small crawl of three sample WARC files, shared by the engine and reliability tests."""
+    folder = tmp_path_factory.mktemp("crawl")
+    for seed in range(3):
+        write_sample_warc(str(folder / f"part-{seed}.warc.gz"), pages=60, seed=seed)
+    return folder

@@ -23,6 +23,13 @@ class HtmlLength(Transform):
         return batch.append_column("html_chars", pa.array([len(h) for h in batch.column("html").to_pylist()]))
 
 
+class HtmlAsText(Transform):
+    """The HTML as ``text``: what text stages (dedup, tokenization) need, without an extractor's cost."""
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        return batch.append_column("text", batch.column("html"))
+
+
 class DropShortHtml(Filter):
     def __init__(self, min_chars: int = 2700) -> None:
         self.min_chars = min_chars

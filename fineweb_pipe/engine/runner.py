@@ -224,6 +224,9 @@ class Runner:
         summary_path = os.path.join(work, "summary.json")
         shards = [s.shard for s in sources]
         self.progress.start_phase(phase.name, [stage.name], len(sources), 0)
+        if expected is not None:  # before the stage writes anything: it must get what the phase before wrote
+            for source in sources:
+                _check_written(source.shard, source.path, expected[source.shard], "the phase before wrote")
         if os.path.exists(summary_path):
             with open(summary_path, encoding="utf-8") as f:
                 summary = json.load(f)
@@ -323,10 +326,10 @@ class Runner:
         }
 
 
-def _check_written(shard: str, path: str, counted: int) -> None:
+def _check_written(shard: str, path: str, counted: int, counter: str = "the stage counted") -> None:
     written = pq.read_metadata(path).num_rows
     if written != counted:
-        raise IntegrityError(f"shard {shard}: {path} holds {written} documents, the stage counted {counted}")
+        raise IntegrityError(f"shard {shard}: {path} holds {written} documents, {counter} {counted}")
 
 
 def measure_documents(path: str) -> dict[str, Any]:

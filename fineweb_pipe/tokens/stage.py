@@ -55,8 +55,14 @@ def document_keys(ids: Sequence[str | None], seed: int, shard: str, first_row: i
          for n, i in enumerate(ids)), dtype="<u8", count=len(ids))
 
 
-@lru_cache(maxsize=2)
 def _encoder(spec: TokenizerSpec) -> Encoder:
+    # Keyed by the file's size and time too: a rerun in the same process may have trained a new one there.
+    stat = os.stat(spec.path)
+    return _cached_encoder(spec, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _cached_encoder(spec: TokenizerSpec, size: int, mtime_ns: int) -> Encoder:
     # Loaded once per worker process, not once per task.
     return spec.load()
 
