@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from engine_support import output_digest
 
@@ -24,6 +25,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop_cluster(temp_dir: str) -> None:
+    """Stop the processes of the cluster started with ``temp_dir``: each names its session folder there."""
+    processes = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(temp_dir in arg for arg in process.info["cmdline"] or ()):
+            processes.append(process)
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=20)
+    for process in alive:
+        process.kill()
 
 
 def run_entry(args: list[str], env: dict[str, str] | None = None) -> None:
@@ -64,7 +77,7 @@ def test_ray_job_submit_matches_local(crawl: Path, tmp_path: Path, local_digest:
             time.sleep(3)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=env, timeout=120)
+        stop_cluster(temp)  # only this test's cluster: `ray stop` would end every Ray on the machine
         shutil.rmtree(temp, ignore_errors=True)
     assert output_digest(str(tmp_path / "out")) == local_digest
 

@@ -1,5 +1,6 @@
-"""Kill the driver (SIGKILL) at several points of the full FineWeb recipe, rerun the same command, and get
-byte-identical output (documents, dedup decisions, token shards, stats) to an undisturbed run."""
+"""Kill the driver (SIGKILL) in every phase of the full FineWeb recipe, rerun the same command, and get
+byte-identical output (documents, dedup decisions, token shards, stats) to an undisturbed run; while
+the rerun holds the output folder, a third attempt is refused."""
 
 from __future__ import annotations
 
@@ -61,18 +62,37 @@ def files_in(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
-@pytest.mark.parametrize("point", ["first_shard_committed", "during_dedup", "during_tokenize"])
+@pytest.mark.parametrize("point", ["first_shard_committed", "during_dedup", "during_pii", "during_tokenize"])
 def test_killed_driver_then_rerun_gives_identical_output(crawl: Path, tmp_path: Path, undisturbed: str, point: str) -> None:
     out = tmp_path / "out"
     ready = {
         "first_shard_committed": lambda: files_in(out / "_work" / "00-stream" / "stats"),
         "during_dedup": lambda: files_in(out / "_work" / "01-minhash_dedup"),
+        "during_pii": lambda: files_in(out / "_work" / "02-stream"),
         "during_tokenize": lambda: files_in(out / "_work" / "03-tokenize"),
     }[point]
     assert kill_when(command(crawl, out), ready), f"the run finished before {point}"
     assert not (out / "stats.json").exists()
-    subprocess.run(command(crawl, out), check=True, timeout=300, capture_output=True)
+    stale = (out / "run.lock").read_text()  # the killed run's lock is left behind
+    rerun = subprocess.Popen(command(crawl, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not (out / "run.lock").exists() or _lock_text(out) in ("", stale)):
+            time.sleep(0.01)  # until the rerun has taken the killed run's lock over
+        third = subprocess.run(command(crawl, out), capture_output=True, text=True, timeout=120)
+        assert third.returncode == 2 and "being written by another run" in third.stderr, third.stderr
+    finally:
+        _, errors = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, errors
+    assert "took over the lock" in errors
     assert output_digest(str(out)) == undisturbed
     # No partial file under a final name, nor left under a temporary one where readers of the output look.
-    # (A kill inside an atomic write leaves its temporary file under _work/: see docs/reliability.md.)
+    # (A kill inside an atomic write leaves its temporary file under _work/, removed by the next run.)
     assert not [p for p in out.rglob("*.tmp-*") if "_work" not in p.relative_to(out).parts]
+
+
+def _lock_text(out: Path) -> str:
+    try:
+        return (out / "run.lock").read_text()
+    except FileNotFoundError:
+        return ""
