@@ -59,8 +59,11 @@ class Progress:
     def finish(self, stats: dict[str, Any]) -> None:
         run = stats["run"]
         kept = stats["stages"][-1]["docs_out"] if stats["stages"] else stats["reader"]["documents"]
-        self._print(f"done in {run['wall_s']:.1f}s: {stats['reader']['documents']:,} documents read, "
-                    f"{kept:,} kept -> {run['output']}", final=True)
+        reader = stats["reader"]
+        errors = f" ({reader['files_with_errors']} with read errors: see 'errors' in stats.json)" \
+            if reader.get("files_with_errors") else ""
+        self._print(f"done in {run['wall_s']:.1f}s: {reader['files']:,} inputs{errors}, {reader['documents']:,} "
+                    f"documents read, {kept:,} kept -> {run['output']}", final=True)
 
     def _line(self) -> str:
         rate = self.read / max(time.time() - self.started, 1e-9)

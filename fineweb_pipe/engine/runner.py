@@ -67,6 +67,7 @@ class _PhaseOutcome:
     output_bytes: int = 0
     rows_out: dict[str, int] | None = None  # documents written per shard (None: the phase writes none)
     errors: list[dict[str, Any]] = field(default_factory=list)  # its readers' errors
+    shards_with_errors: int = 0
     wall_s: float = 0.0
 
 
@@ -202,6 +203,7 @@ class Runner:
         outcome = _PhaseOutcome(shards=shards, rows_out={s: ledger.committed[s].after.docs for s in shards})
         for shard in shards:
             outcome.stats.merge(ledger.committed[shard])
+            outcome.shards_with_errors += bool(ledger.committed[shard].reader.errors)
         outcome.errors = [{"phase": phase.name, **e} for e in outcome.stats.reader.error_list]
         self._conform_outputs(phase, [ledger.output_path(s) for s in shards])
         shutil.rmtree(dirs.parts, ignore_errors=True)
@@ -317,7 +319,8 @@ class Runner:
                 "output": self.output,
                 "notes": notes,
             },
-            "reader": {k: v for k, v in first.reader.to_json().items() if k != "error_list"} | {"files": len(self.files)},
+            "reader": {k: v for k, v in first.reader.to_json().items() if k != "error_list"} |
+                      {"files": len(self.files), "files_with_errors": outcomes[0].shards_with_errors},
             "stages": stages,
             "profiles": {"before": first.before.to_json(), "after": after.to_json()},
             "samples": {"removed": samples, "kept": last_docs.stats.kept},

@@ -1,57 +1,16 @@
-"""Finding input files (paths, folders, globs, object-store URIs) and opening them, decompressed."""
+"""Opening input files (local paths or object-store URIs) as streams, decompressed."""
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
-import hashlib
 import io
-import re
 import zlib
-from collections.abc import Sequence
-from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 import fsspec
 from isal import isal_zlib
 
 from fineweb_pipe.errors import InputUnavailable
-
-
-def expand_inputs(inputs: Sequence[str], patterns: Sequence[str]) -> list[str]:
-    """Every file named by ``inputs``: a file, a folder (files matching ``patterns`` below it), or a glob.
-
-    URIs with a scheme (``s3://``, ``gs://``, ...) go through fsspec. The result is sorted, so shard
-    order (and with it the output) does not depend on the order the file system lists things in.
-    """
-    found: list[str] = []
-    for spec in inputs:
-        fs, _, paths = fsspec.get_fs_token_paths(spec)
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        if not paths:
-            raise FileNotFoundError(f"input {spec!r} matches no file; check the path or glob")
-        for path in paths:
-            if fs.isdir(path):
-                below = [p for p in fs.find(path) if any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], pat) for pat in patterns)]
-                if not below:
-                    raise FileNotFoundError(f"folder {spec!r} holds no file matching {list(patterns)}")
-                paths_found = below
-            elif fs.exists(path):
-                paths_found = [path]
-            else:
-                raise FileNotFoundError(f"input {spec!r} does not exist")
-            found += [p if protocol in ("file", "local") else f"{protocol}://{p}" for p in paths_found]
-    return sorted(dict.fromkeys(found))
-
-
-def shard_id(path: str) -> str:
-    """A stable, file-system-safe id for an input file: its name without extensions plus a short hash
-    of the full path (two folders may hold files of the same name)."""
-    stem = PurePosixPath(path).name
-    for ext in (".gz", ".zst", ".jsonl", ".json", ".parquet", ".warc", ".wet", ".arc"):
-        stem = stem.removesuffix(ext)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or "shard"
-    return f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
 
 
 class ForwardStream(io.RawIOBase):

@@ -14,7 +14,6 @@ import zstandard
 from fineweb_pipe import schema
 from fineweb_pipe.errors import ConfigurationError
 from fineweb_pipe.readers import JsonlReader, ParquetReader
-from fineweb_pipe.readers.files import expand_inputs, shard_id
 from fineweb_pipe.stats import ReaderCounts
 from readers.memory import peak_allocated
 
@@ -131,20 +130,6 @@ def test_a_file_that_is_not_parquet_is_counted(tmp_path: Path) -> None:
     path.write_bytes(b"id,text\n1,hello\n")
     rows, counts, _ = read_rows(ParquetReader(), path)
     assert rows == [] and counts.errors["not_parquet"] == 1 and "fake.parquet" in counts.error_list[0]["file"]
-
-
-def test_expand_inputs_and_shard_ids(tmp_path: Path) -> None:
-    for name in ("b.warc.gz", "a.warc.gz", "skip.txt"):
-        (tmp_path / name).write_bytes(b"")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "a.warc.gz").write_bytes(b"")
-    files = expand_inputs([str(tmp_path)], ["*.warc.gz"])
-    assert [Path(f).name for f in files] == ["a.warc.gz", "b.warc.gz", "a.warc.gz"]
-    assert expand_inputs([str(tmp_path / "*.warc.gz")], ["*.warc.gz"]) == files[:2]
-    ids = [shard_id(f) for f in files]
-    assert len(set(ids)) == 3 and all(i.startswith(("a.", "a-", "b-")) for i in ids)
-    with pytest.raises(FileNotFoundError, match="nothing-here"):
-        expand_inputs([str(tmp_path / "nothing-here.warc.gz")], ["*.warc.gz"])
 
 
 def test_text_documents_pass_the_recipe_s_url_filter_and_extractor(tmp_path: Path) -> None:
