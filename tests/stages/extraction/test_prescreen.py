@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,7 +51,7 @@ def _read(crawl: Path) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def screen() -> LanguagePrescreen:
+def screen() -> Iterator[LanguagePrescreen]:
     stage = LanguagePrescreen(languages=("en",), keep_removed=True)
     stage.setup()
     yield stage
