@@ -3,25 +3,33 @@
     fineweb-pipe run pipelines/fineweb.py --input 's3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/*/warc/*.warc.gz' \
         --output out/CC-MAIN-2024-10
     python pipelines/fineweb.py --input demo/input --output demo/output     # the same, as a script
+    FINEWEB_EXACT=1 fineweb-pipe run pipelines/fineweb.py ...     # FineWeb exactly: trafilatura on every page
 """
+
+import os
 
 from fineweb_pipe.cli import main_for_pipeline
 from fineweb_pipe.dedup import MinHashDedup
 from fineweb_pipe.pipeline import Pipeline
-from fineweb_pipe.stages.extraction import TrafilaturaExtractor
+from fineweb_pipe.stages.extraction import LanguagePrescreen, TrafilaturaExtractor
 from fineweb_pipe.stages.language import LanguageFilter
 from fineweb_pipe.stages.pii import PiiScrubber
 from fineweb_pipe.stages.quality import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 from fineweb_pipe.stages.url import UrlFilter
 from fineweb_pipe.tokens.stage import Tokenize
 
+EXACT = os.environ.get("FINEWEB_EXACT") == "1"
+
 pipeline = Pipeline(
     name="fineweb",
-    description="FineWeb: URL filter, trafilatura, English LID >= 0.65, Gopher, C4 and FineWeb quality, "
+    description="FineWeb: URL filter, language pre-screen, trafilatura, English LID >= 0.65, Gopher, C4 and FineWeb quality, "
                 "MinHash dedup, PII, BPE token shards",
     steps=[
         # 1. Drop adult and spam sites by domain, host, URL and banned words (UT1 lists: UrlFilter(blocklists=...)).
         UrlFilter(),
+        # 1b. Not FineWeb's: a page whose fast text is surely not English (resiliparse, LID-176 >= 0.65) skips trafilatura
+        #     and goes to removed/language_prescreen/<lang>/ with its HTML (benchmarks/README.md: no kept page lost).
+        LanguagePrescreen(languages=("en",), min_score=0.65, keep_removed=True, enabled=not EXACT),
         # 2. Main text from HTML, precision first, no comments; one second per page at most.
         TrafilaturaExtractor(favor_precision=True, include_comments=False, timeout_s=1.0),
         # 3. English only (fastText LID-176, score >= 0.65); other languages go to removed/language_filter/<lang>/.
