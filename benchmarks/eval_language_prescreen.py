@@ -13,23 +13,21 @@ For each page set (the two bench WARCs; the other real WARCs of ../shared/data; 
 4. the recipe with the pre-screen at ``--min-score`` runs for real: documents kept by one run and not the
    other, by cause, and whether the documents both keep are identical.
 
-With ``--cpu N``: N alternating pairs of in-process runs (exact, cascade) of the streaming phase on the bench
-WARCs, each in its own process; CPU per page read = the process tree's user+system time (the extraction
-children are reaped by the run, so their time is in its ``RUSAGE_CHILDREN``).
+With ``--cpu N``: N alternating pairs of runs (exact, cascade) of the streaming phase on the bench WARCs, each
+in its own process, in-process (``--engine local``) or on an embedded Ray (``--engine ray --workers 2``); CPU
+per page read = the process tree's user+system time, measured by compare_datatrove.py's ``measure``.
 
     .venv/bin/python benchmarks/eval_language_prescreen.py [--data ../shared/data] [--sample-pages 1000] [--cpu 3]
+    .venv/bin/python benchmarks/eval_language_prescreen.py --sets --cpu 2 --engine ray --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fineweb_pipe import schema
-from fineweb_pipe.engine.local import LocalExecutor
+from fineweb_pipe.engine.base import make_executor
 from fineweb_pipe.engine.runner import Runner
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.readers import reader_for
@@ -74,8 +72,10 @@ def recipe(min_score: float | None, keep_all_removed: bool = False) -> Pipeline:
     return Pipeline(steps=steps, name="fineweb-stream" if min_score is None else "fineweb-stream-prescreen")
 
 
-def run_recipe(inputs: list[str], output: Path, min_score: float | None, keep_all_removed: bool = False) -> dict:
-    return Runner(recipe(min_score, keep_all_removed), inputs, str(output), LocalExecutor(), show_progress=False).run()
+def run_recipe(inputs: list[str], output: Path, min_score: float | None, keep_all_removed: bool = False,
+               engine: str = "local", workers: int = 1) -> dict:
+    with make_executor(engine, workers) as executor:
+        return Runner(recipe(min_score, keep_all_removed), inputs, str(output), executor, show_progress=False).run()
 
 
 def _read_folder(folder: Path, columns: list[str]) -> pa.Table:
@@ -193,23 +193,24 @@ def compare(name: str, exact: Outcome, cascade: Outcome, min_score: float) -> No
     print(f"pre-screened pages: {len(screened):,}; the exact LID's languages for them: {dict(exact_langs.most_common())}")
 
 
-def cpu_runs(inputs: list[str], rounds: int, min_score: float, work: Path) -> None:
-    """Alternating runs, each in a fresh process; CPU of the process tree per page read."""
+def cpu_runs(inputs: list[str], rounds: int, min_score: float, engine: str, workers: int, work: Path) -> None:
+    """Alternating runs, each in its own process; CPU of the process tree per page read, measured as
+    compare_datatrove.py measures it (on Ray the daemons and actors are sampled, the driver's tree reaped)."""
+    from compare_datatrove import _become_subreaper, measure
+
+    _become_subreaper()
     per_page: dict[str, list[float]] = {"exact": [], "cascade": []}
-    pages = 0
     for r in range(rounds):
         for label in ("exact", "cascade"):
             out = work / f"cpu-{label}-{r}"
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.monotonic()
-            subprocess.run([sys.executable, __file__, "--run-one", label, "--min-score", str(min_score),
-                            "--output", str(out), *inputs], check=True)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            measured = measure([sys.executable, __file__, "--run-one", label, "--min-score", str(min_score),
+                                "--engine", engine, "--workers", str(workers), "--output", str(out), *inputs],
+                               work / f"cpu-{label}-{r}.log")
             pages = json.loads((out / "stats.json").read_text())["reader"]["documents"]
-            per_page[label].append(cpu / pages * 1000)
-            print(f"round {r + 1} {label:>7}: {cpu:6.2f} CPU-s, {time.monotonic() - started:6.2f} s wall, "
-                  f"{cpu / pages * 1000:6.2f} ms a page ({pages:,} pages)", flush=True)
+            per_page[label].append(measured.cpu_s / pages * 1000)
+            print(f"round {r + 1} {label:>7}: {measured.cpu_s:6.2f} CPU-s, {measured.wall_s:6.2f} s wall, "
+                  f"{measured.cpu_s / pages * 1000:6.2f} ms a page ({pages:,} pages, {pages / measured.cpu_s:.1f} "
+                  "per CPU-s)", flush=True)
     exact, cascade = statistics.median(per_page["exact"]), statistics.median(per_page["cascade"])
     print(f"median CPU per page: exact {exact:.2f} ms, cascade {cascade:.2f} ms: {exact / cascade:.2f}x")
 
@@ -221,12 +222,15 @@ def main() -> None:
     parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE, help="the threshold run for real")
     parser.add_argument("--cpu", type=int, default=0, help="alternating CPU rounds on the bench WARCs (0: none)")
     parser.add_argument("--sets", nargs="*", default=["bench", "other-real", "sample"], help="page sets to measure (none: --cpu only)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="engine of the --cpu runs")
+    parser.add_argument("--workers", type=int, default=2, help="Ray workers of the --cpu runs")
     parser.add_argument("--run-one", choices=("exact", "cascade"), help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("inputs", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
-        run_recipe(args.inputs, args.output, args.min_score if args.run_one == "cascade" else None)
+        run_recipe(args.inputs, args.output, args.min_score if args.run_one == "cascade" else None,
+                   engine=args.engine, workers=args.workers)
         return
 
     warcs = args.data / "warc"
@@ -249,8 +253,9 @@ def main() -> None:
             cascade = Outcome.read(work / f"{name}-cascade", run_recipe(inputs, work / f"{name}-cascade", args.min_score, True))
             compare(name, exact, cascade, args.min_score)
         if args.cpu:
-            print(f"\n== CPU, {args.cpu} alternating rounds on the bench WARCs, in-process, one core")
-            cpu_runs(bench, args.cpu, args.min_score, work)
+            where = "in-process, one core" if args.engine == "local" else f"Ray, {args.workers} workers"
+            print(f"\n== CPU, {args.cpu} alternating rounds on the bench WARCs, {where}")
+            cpu_runs(bench, args.cpu, args.min_score, args.engine, args.workers, work)
 
 
 if __name__ == "__main__":
