@@ -29,7 +29,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_step_did_its_part(run: Path) -> None:
     stats = json.loads((run / "stats.json").read_text())
     steps = {s["name"]: s for s in stats["stages"]}
-    assert list(steps) == ["url_filter", "trafilatura_extractor", "language_filter", "gopher_repetition_filter",
+    assert list(steps) == ["url_filter", "language_prescreen", "trafilatura_extractor", "language_filter", "gopher_repetition_filter",
                            "gopher_quality_filter", "c4_quality_filter", "fineweb_quality_filter",
                            "minhash_dedup", "pii_scrubber", "tokenize"]
     assert stats["reader"]["documents"] == 160
@@ -49,7 +49,9 @@ def test_documents_languages_and_pii(run: Path) -> None:
     emails = {m for text in table.column("text").to_pylist() for m in EMAIL.findall(text)}
     assert emails <= {"email@example.com", "firstname.lastname@example.org"}
     assert not any(re.search(r"(spam|casino|porn|viagra)", url) for url in table.column("url").to_pylist())
-    removed_languages = {p.name for p in (run / "removed" / "language_filter").iterdir()}
+    # Other languages are kept aside per language, by the pre-screen (sure from the fast text) or the LID.
+    removed_languages = {p.name for stage in ("language_prescreen", "language_filter")
+                         for p in (run / "removed" / stage).iterdir()}
     assert {"de", "fr", "es", "ja"} <= removed_languages
 
 
