@@ -57,9 +57,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                              "debugging and for small machines (no Ray daemons: least memory)")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address (default: $RAY_ADDRESS, else start an embedded local Ray)")
-    parser.add_argument("--workers", type=int, default=None, help="stage workers (default: the cluster's CPUs)")
+    parser.add_argument("--workers", type=_positive_int, default=None, help="stage workers (default: the cluster's CPUs)")
     parser.add_argument("--no-report", action="store_true", help="do not write report.html at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of 1 or more")
+    return value
 
 
 def _output_folder(path: str) -> str:
@@ -124,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fineweb-pipe",
         description="Turn raw web crawls into LLM pretraining data (the FineWeb recipe on Ray).",
+        epilog=EXIT_CODES_HELP,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -136,10 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="generate the sample WARC used by the demo",
                             description="Write a synthetic but realistic WARC file: boilerplate, several "
-                                        "languages, duplicates, spam URLs, PII, non-HTML records.")
-    sample.add_argument("--output", "-o", default="demo/input/sample.warc.gz", help="file to write")
-    sample.add_argument("--pages", type=int, default=600, help="HTML pages to generate")
-    sample.add_argument("--seed", type=int, default=0)
+                                        "languages, duplicates, spam URLs, PII, non-HTML records.",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sample.add_argument("--output", "-o", required=True, help="file to write, e.g. demo/input/sample.warc.gz")
+    sample.add_argument("--pages", type=_positive_int, default=600, help="HTML pages to generate")
+    sample.add_argument("--seed", type=int, default=0, help="the same seed gives the same file")
     sample.set_defaults(func=_cmd_sample)
 
     for add_commands in COMMANDS:

@@ -20,6 +20,8 @@ class LocalExecutor(Executor):
     workers = 1
 
     def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:
+        if not shards:
+            return  # nothing left to do: no model loading either
         for stage in stages:
             stage.setup()
         for shard in shards:

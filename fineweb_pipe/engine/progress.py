@@ -22,7 +22,7 @@ class Progress:
 
     def start_phase(self, phase: str, stages: list[str], shards: int, already_done: int) -> None:
         self.phase, self.stages = phase, stages
-        self.shards, self.shards_done = shards, already_done
+        self.shards, self.shards_done, self.already_done = shards, already_done, already_done
         self.read = 0
         self.out: Counter = Counter()
         self.started = time.time()
@@ -49,6 +49,11 @@ class Progress:
     def shard_done(self) -> None:
         self.shards_done += 1
 
+    def phase_done(self) -> None:
+        """The phase's last line, with its final counts (the live line may be seconds old)."""
+        if self.shards_done > self.already_done:
+            self._print(self._line(), final=True)
+
     def retry(self, phase: str, error: BaseException) -> None:
         # Always shown: a lost worker is worth knowing about even in a quiet run.
         sys.stderr.write(f"[{phase}] workers lost ({type(error).__name__}); running the unfinished shards again\n")
@@ -59,6 +64,10 @@ class Progress:
     def finish(self, stats: dict[str, Any]) -> None:
         run = stats["run"]
         kept = stats["stages"][-1]["docs_out"] if stats["stages"] else stats["reader"]["documents"]
+        if all(p["shards_resumed"] == p["shards"] for p in run["phases"]):
+            self._print(f"done: an earlier run had finished everything; nothing was redone -> {run['output']}",
+                        final=True)
+            return
         reader = stats["reader"]
         errors = f" ({reader['files_with_errors']} with read errors: see 'errors' in stats.json)" \
             if reader.get("files_with_errors") else ""

@@ -47,6 +47,9 @@ LOST_WORKER_ERRORS = (ray.exceptions.ActorUnavailableError, ray.exceptions.Actor
                       ray.exceptions.ObjectLostError, ray.exceptions.OwnerDiedError)
 
 
+_AUTH_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
 class _ShardWorker:
     """An actor of the stage pool: sets the stages up once, then runs whole shards."""
 
@@ -106,6 +109,9 @@ class RayExecutor(Executor):
             return
         self._owns_cluster = not self._address and not ray.is_initialized()
         if self._owns_cluster:
+            # Ray turns token authentication on for a new local cluster and warns about it on every
+            # run; the cluster stays private (auth on), only that warning is not shown.
+            logging.getLogger(_AUTH_SETUP_LOGGER).setLevel(logging.ERROR)
             temp_dir = self._temp_dir or os.environ.get("RAY_TMPDIR") or os.path.join(tempfile.gettempdir(), f"fwp-ray-{os.getuid()}")
             ray.init(
                 num_cpus=self._requested_workers or os.cpu_count(),

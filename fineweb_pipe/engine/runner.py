@@ -68,6 +68,7 @@ class _PhaseOutcome:
     rows_out: dict[str, int] | None = None  # documents written per shard (None: the phase writes none)
     errors: list[dict[str, Any]] = field(default_factory=list)  # its readers' errors
     shards_with_errors: int = 0
+    resumed: int = 0  # shards an earlier run finished (a global phase: all of them, or none)
     wall_s: float = 0.0
 
 
@@ -188,6 +189,7 @@ class Runner:
                     self.progress.event(event)
                     if ledger.add(event):
                         self.progress.shard_done()
+                self.progress.phase_done()
                 break
             except Exception as exc:
                 if attempt + 1 == PHASE_ATTEMPTS or not self.executor.is_transient(exc):
@@ -200,7 +202,8 @@ class Runner:
         if missing:
             raise IntegrityError(f"phase {phase.name}: {len(missing)} shards did not complete (e.g. {missing[:3]}); "
                                  "rerun the same command to resume")
-        outcome = _PhaseOutcome(shards=shards, rows_out={s: ledger.committed[s].after.docs for s in shards})
+        outcome = _PhaseOutcome(shards=shards, rows_out={s: ledger.committed[s].after.docs for s in shards},
+                                resumed=len(done))
         for shard in shards:
             outcome.stats.merge(ledger.committed[shard])
             outcome.shards_with_errors += bool(ledger.committed[shard].reader.errors)
@@ -229,7 +232,8 @@ class Runner:
         if expected is not None:  # before the stage writes anything: it must get what the phase before wrote
             for source in sources:
                 _check_written(source.shard, source.path, expected[source.shard], "the phase before wrote")
-        if os.path.exists(summary_path):
+        resumed = os.path.exists(summary_path)
+        if resumed:
             with open(summary_path, encoding="utf-8") as f:
                 summary = json.load(f)
         else:
@@ -261,7 +265,8 @@ class Runner:
         return _PhaseOutcome(shards=shards, global_counts=StageCounts.from_json(summary["counts"]),
                              sections=summary["sections"],
                              output=Profile.from_json(output["profile"]) if output else None,
-                             output_bytes=output["bytes"] if output else 0, rows_out=rows)
+                             output_bytes=output["bytes"] if output else 0, rows_out=rows,
+                             resumed=len(shards) if resumed else 0)
 
     @staticmethod
     def _check_global(name: str, context: PhaseContext, expected: dict[str, int] | None) -> None:
@@ -314,7 +319,10 @@ class Runner:
                 "workers": self.executor.workers,
                 "started": started_at,
                 "wall_s": round(wall_s, 3),
-                "phases": [{"name": p.name, "wall_s": round(o.wall_s, 3)} for p, o in zip(self.pipeline.phases, outcomes)],
+                # wall_s is this run's; a phase's shards_resumed were finished by earlier runs, whose CPU
+                # the stages' cpu_s include.
+                "phases": [{"name": p.name, "wall_s": round(o.wall_s, 3), "shards": len(o.shards),
+                            "shards_resumed": o.resumed} for p, o in zip(self.pipeline.phases, outcomes)],
                 "input_files": self.files,
                 "output": self.output,
                 "notes": notes,
