@@ -32,7 +32,7 @@ import ray
 from fineweb_pipe.engine.base import Executor
 from fineweb_pipe.engine.chunks import PhaseDirs, ShardEvent, ShardInput, process_shard
 from fineweb_pipe.engine.context import run_task
-from fineweb_pipe.errors import PipelineError
+from fineweb_pipe.errors import ConfigurationError, PipelineError
 from fineweb_pipe.stage import Resources, Stage
 
 # Retries are for lost workers (preempted nodes); a stage that raises on its input fails the same way
@@ -95,6 +95,11 @@ class RayExecutor(Executor):
     def __init__(self, address: str | None = None, workers: int | None = None, temp_dir: str | None = None) -> None:
         # Ray starts on first use, so that a run that stops on a user error never waits for it.
         self._address = address or os.environ.get("RAY_ADDRESS")
+        if self._address and self._address.startswith("ray://"):
+            raise ConfigurationError(
+                f"--address {self._address}: Ray Client (ray://) cannot stream results from actors, which the "
+                "engine needs; submit the pipeline as a job (ray job submit --address http://HEAD:8265 ...) or run "
+                "it on a node of the cluster with --address HEAD:6379")
         self._requested_workers = workers
         self._temp_dir = temp_dir
         self._owns_cluster = False
@@ -125,7 +130,13 @@ class RayExecutor(Executor):
                                 "enable_metrics_collection": False},
             )
         elif not ray.is_initialized():
-            ray.init(address=self._address, logging_level=logging.WARNING)
+            try:
+                ray.init(address=self._address, logging_level=logging.WARNING)
+            except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
+                raise ConfigurationError(
+                    f"cannot join the Ray cluster at {self._address}: {str(exc).splitlines()[0]} (a client of a "
+                    "`ray start` cluster needs RAY_AUTH_MODE=token and the cluster's token in ~/.ray/auth_token)"
+                ) from exc
         self._cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
 
     def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:

@@ -4,39 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from engine_support import output_digest
+from ray_cluster import ray_cluster
 
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 ENTRY = Path(__file__).with_name("run_test_pipeline.py")
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_cluster(temp_dir: str) -> None:
-    """Stop the processes of the cluster started with ``temp_dir``: each names its session folder there."""
-    processes = []
-    for process in psutil.process_iter(["cmdline"]):
-        if any(temp_dir in arg for arg in process.info["cmdline"] or ()):
-            processes.append(process)
-            process.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=20)
-    for process in alive:
-        process.kill()
 
 
 def run_entry(args: list[str], env: dict[str, str] | None = None) -> None:
@@ -60,15 +41,10 @@ def test_embedded_ray_matches_local(crawl: Path, tmp_path: Path, local_digest: s
 
 
 def test_ray_job_submit_matches_local(crawl: Path, tmp_path: Path, local_digest: str) -> None:
-    temp = tempfile.mkdtemp(prefix="fwp-", dir="/tmp")  # short: Ray's socket paths have a length limit
-    port, dashboard = free_port(), free_port()
     # Token auth on (Ray 2.5x+): the CLI sends the token from ~/.ray/auth_token only in this mode.
     env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
-    start = [str(BIN / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2", f"--temp-dir={temp}",
-             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--disable-usage-stats"]
-    subprocess.run(start, check=True, capture_output=True, env=env, timeout=120)
-    try:
-        submit = [str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--",
+    with ray_cluster(env) as cluster:
+        submit = [str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{cluster.dashboard_port}", "--",
                   sys.executable, str(ENTRY), "--input", str(crawl), "--output", str(tmp_path / "out"), "--no-report"]
         deadline = time.monotonic() + 180  # the job agent comes up after `ray start` returns: later on a busy machine
         while True:
@@ -77,9 +53,6 @@ def test_ray_job_submit_matches_local(crawl: Path, tmp_path: Path, local_digest:
                 break
             time.sleep(3)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    finally:
-        stop_cluster(temp)  # only this test's cluster: `ray stop` would end every Ray on the machine
-        shutil.rmtree(temp, ignore_errors=True)
     assert output_digest(str(tmp_path / "out")) == local_digest
 
 
