@@ -54,7 +54,7 @@ class HtmlExtractor(Stage):
         if timeout_s is not None and timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive or None (no limit), got {timeout_s}")
         self.timeout_s = timeout_s
-        self._extract: _InProcess | IsolatedFunction | None = None
+        self._extract: PageFunction | None = None
 
     @abstractmethod
     def extract_fn(self) -> ExtractFn:
@@ -65,13 +65,7 @@ class HtmlExtractor(Stage):
         return {**self.__dict__, "_extract": None}
 
     def setup(self) -> None:
-        fn = _FromUtf8(self.extract_fn())
-        if self.timeout_s is None:
-            self._extract = _InProcess(fn)
-        else:
-            isolated = IsolatedFunction(fn, self.timeout_s, warmup=_WARMUP_HTML)
-            isolated.start()
-            self._extract = isolated
+        self._extract = start_page_function(self.extract_fn(), self.timeout_s)
 
     def close(self) -> None:
         """Stop the child process now (it also stops when this stage is garbage-collected or at exit)."""
@@ -119,6 +113,17 @@ class HtmlExtractor(Stage):
         return text, title, None
 
 
+def start_page_function(fn: ExtractFn, timeout_s: float | None) -> "PageFunction":
+    """``fn`` over pages given as UTF-8 bytes: in this process (``timeout_s=None``), or in a child process
+    that is killed and restarted when a page takes more than ``timeout_s`` of CPU."""
+    wrapped = _FromUtf8(fn)
+    if timeout_s is None:
+        return _InProcess(wrapped)
+    isolated = IsolatedFunction(wrapped, timeout_s, warmup=_WARMUP_HTML)
+    isolated.start()
+    return isolated
+
+
 class _InProcess:
     """The extraction function called directly, its exceptions reported like a failed isolated call."""
 
@@ -132,3 +137,7 @@ class _InProcess:
             return self.fn(html)
         except Exception as exc:
             raise CallFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+#: What :func:`start_page_function` returns: called with a page's UTF-8 bytes.
+PageFunction = _InProcess | IsolatedFunction

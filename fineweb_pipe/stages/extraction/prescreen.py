@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from fineweb_pipe import schema
 from fineweb_pipe.stage import Drop, Resources, Stage, StageResult, select_rows, set_column, split_by_decisions
-from fineweb_pipe.stages.extraction.extractor import _WARMUP_HTML, DEFAULT_TIMEOUT_S, _FromUtf8, _InProcess
+from fineweb_pipe.stages.extraction.extractor import DEFAULT_TIMEOUT_S, PageFunction, start_page_function
 from fineweb_pipe.stages.extraction.isolated import CallFailed, CallTimedOut, IsolatedFunction
 from fineweb_pipe.stages.extraction.resiliparse_extractor import extract_with_resiliparse
 from fineweb_pipe.stages.language import LanguageFilter
@@ -79,7 +79,7 @@ class LanguagePrescreen(Stage):
         self.keep_removed = keep_removed
         self.removed_partition = schema.LANGUAGE
         self._lid = LanguageFilter(languages=None, model_path=model_path)
-        self._extract: _InProcess | IsolatedFunction | None = None
+        self._extract: PageFunction | None = None
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_extract": None}  # each worker starts its own child in setup()
@@ -88,13 +88,7 @@ class LanguagePrescreen(Stage):
         if not self.enabled:
             return
         self._lid.setup()
-        fn = _FromUtf8(_fast_text)
-        if self.timeout_s is None:
-            self._extract = _InProcess(fn)
-        else:
-            isolated = IsolatedFunction(fn, self.timeout_s, warmup=_WARMUP_HTML)
-            isolated.start()
-            self._extract = isolated
+        self._extract = start_page_function(_fast_text, self.timeout_s)
 
     def close(self) -> None:
         """Stop the child process now (it also stops when this stage is garbage-collected or at exit)."""
