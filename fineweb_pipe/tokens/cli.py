@@ -17,39 +17,73 @@ from typing import Any
 
 from fineweb_pipe.engine.context import Mapper, PhaseContext, run_task, sequential_map
 from fineweb_pipe.stage import Resources, ShardRef
-from fineweb_pipe.tokens.shards import Manifest, ShardError, documents, read_index, validate
+from fineweb_pipe.tokens.shards import Manifest, ShardError, ShardInfo, documents, read_index, validate
 from fineweb_pipe.tokens.stage import Tokenize
 from fineweb_pipe.tokens.tokenizer import TokenizerSpec
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    tok = subparsers.add_parser("tokenize", help="train a BPE tokenizer and/or encode Parquet documents into token shards")
+    tok = subparsers.add_parser(
+        "tokenize", help="train a BPE tokenizer and/or encode Parquet documents into token shards",
+        description="Encode the documents of Parquet files (a pipeline's output folder) into globally shuffled "
+                    "token shards for training: llm.c .bin shards (or Megatron's .bin/.idx) split into train and "
+                    "val, each with a document index, the tokenizer and manifest.json (docs/token-shards.md). "
+                    "Without --tokenizer, first trains a byte-level BPE on a sample of the documents. Prints a "
+                    "short summary; --json prints the full one (the run's stats section) instead.")
     tok.add_argument("inputs", nargs="+", help="Parquet files or folders of them (a pipeline's output; "
                      "folders named removed/ or starting with _ are skipped)")
     tok.add_argument("--out", required=True, help="folder for the shard set (manifest.json, shards, tokenizer)")
     tok.add_argument("--tokenizer", help="tokenizer.json or tiktoken BPE file to encode with; omit to train one")
     tok.add_argument("--train-only", action="store_true", help="train the tokenizer, write it to OUT, encode nothing")
-    tok.add_argument("--vocab-size", type=int, default=32768)
-    tok.add_argument("--special-tokens", default="<|endoftext|>", help="comma-separated; first ids when training")
-    tok.add_argument("--pattern", default="gpt4", help="pre-tokenization: gpt4, gpt2 or a regex")
-    tok.add_argument("--train-docs", type=int, default=100_000, help="documents in the training sample")
-    tok.add_argument("--delimiter", default="<|endoftext|>", help="token put once per document")
-    tok.add_argument("--position", choices=("bos", "eos"), default="bos", help="delimiter before (llm.c) or after")
-    tok.add_argument("--shard-tokens", type=int, default=100_000_000)
-    tok.add_argument("--format", choices=("llmc", "megatron"), default="llmc")
+    tok.add_argument("--vocab-size", type=int, default=32768,
+                     help="tokens in a trained vocabulary, at most: a small sample may give fewer "
+                          "(default: %(default)s)")
+    tok.add_argument("--special-tokens", default="<|endoftext|>",
+                     help="comma-separated; first ids when training (default: %(default)s)")
+    tok.add_argument("--pattern", default="gpt4", help="pre-tokenization: gpt4, gpt2 or a regex (default: %(default)s)")
+    tok.add_argument("--train-docs", type=int, default=100_000,
+                     help="documents in the training sample (default: %(default)s)")
+    tok.add_argument("--delimiter", default="<|endoftext|>", help="token put once per document (default: %(default)s)")
+    tok.add_argument("--position", choices=("bos", "eos"), default="bos",
+                     help="delimiter before (llm.c) or after each document (default: %(default)s)")
+    tok.add_argument("--shard-tokens", type=int, default=100_000_000,
+                     help="target tokens per shard (default: %(default)s)")
+    tok.add_argument("--format", choices=("llmc", "megatron"), default="llmc", help="default: %(default)s")
     tok.add_argument("--name", default="fineweb", help="shard name prefix: NAME_{train,val}_000000.bin")
-    tok.add_argument("--val", default="0.01", help="fraction of documents for validation, or first_shard")
-    tok.add_argument("--seed", type=int, default=1234)
-    tok.add_argument("--workers", type=int, default=1, help="processes for the parallel rounds")
+    tok.add_argument("--val", default=0.01, type=_val_arg,
+                     help="fraction of documents for validation, in [0, 1), or first_shard (default: %(default)s)")
+    tok.add_argument("--seed", type=int, default=1234, help="shuffle seed (default: %(default)s)")
+    tok.add_argument("--workers", type=int, default=1, help="processes for the parallel rounds (default: %(default)s)")
     tok.add_argument("--hf-only", action="store_true", help="encode with HF tokenizers even where tiktoken is exact")
+    tok.add_argument("--json", action="store_true",
+                     help="print the full summary as JSON (counts per shard, top tokens, ...) instead of the short one")
     tok.set_defaults(func=tokenize_command)
 
-    ins = subparsers.add_parser("inspect-shards", help="check a token shard set and print counts and a decoded sample")
-    ins.add_argument("folder")
-    ins.add_argument("--sample", type=int, default=2, help="documents to decode from the first shard")
-    ins.add_argument("--chars", type=int, default=400, help="characters shown per decoded document")
+    ins = subparsers.add_parser(
+        "inspect-shards", help="check a token shard set and print counts and a decoded sample",
+        description="Check a token shard folder against its manifest.json: headers, sizes, token and document "
+                    "counts, document indexes, delimiters, and that every token id is inside the vocabulary "
+                    "(--hashes also checks sha256). Prints the counts and decodes a few documents. Exits 0 when "
+                    "every check passes, 1 when one fails (each problem is printed to stderr).")
+    ins.add_argument("folder", help="token shard folder (holding manifest.json)")
+    ins.add_argument("--sample", type=int, default=2,
+                     help="documents to decode from the first shard that has some (default: %(default)s)")
+    ins.add_argument("--chars", type=int, default=400,
+                     help="characters shown per decoded document (default: %(default)s)")
     ins.add_argument("--hashes", action="store_true", help="also check the sha256 of every file (reads all)")
     ins.set_defaults(func=inspect_command)
+
+
+def _val_arg(value: str) -> float | str:
+    if value == "first_shard":
+        return value
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share < 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a fraction in [0, 1) nor first_shard")
+    return share
 
 
 def parquet_inputs(paths: Sequence[str]) -> list[ShardRef]:
@@ -87,14 +121,34 @@ def tokenize_command(args: argparse.Namespace) -> int:
         args.tokenizer, vocab_size=args.vocab_size, special_tokens=args.special_tokens.split(","),
         pattern=args.pattern, train_docs=args.train_docs, delimiter=args.delimiter, position=args.position,
         shard_tokens=args.shard_tokens, format=args.format, name=args.name,
-        val=args.val if args.val == "first_shard" else float(args.val), seed=args.seed,
+        val=args.val, seed=args.seed,
         fast=not args.hf_only, encode=not args.train_only, out_dir=args.out)
     ctx = PhaseContext.local(stage.name, inputs, args.out)
     ctx.mapper = process_pool_mapper(args.workers)
     stage.run(ctx)
     shutil.rmtree(os.path.dirname(ctx.work_dir), ignore_errors=True)  # OUT/_work: as large as the shards
-    print(json.dumps(ctx.sections.get("tokens", {}), indent=1, ensure_ascii=False))
+    section = ctx.sections.get("tokens", {})
+    print(json.dumps(section, indent=1, ensure_ascii=False) if args.json else summary_lines(section))
     return 0
+
+
+def summary_lines(section: dict[str, Any]) -> str:
+    """The few lines ``tokenize`` prints: where the set is, its shards and splits, the vocabulary."""
+    folder = section.get("folder", "")
+    training = section.get("training") or {}
+    vocab = section.get("vocab_size", training.get("vocab_size"))
+    asked = section.get("vocab_size_requested")
+    tokenizer = f"tokenizer {'trained' if training else 'given'}, vocabulary {vocab:,}"
+    if asked and vocab < asked:  # the stage has printed why
+        tokenizer += f" ({asked:,} asked: the training sample held too little text for more)"
+    if "totals" not in section:  # --train-only
+        return f"{folder}: {tokenizer}; nothing encoded (--train-only)"
+    lines = [f"{folder}: {section['shards']} shards ({section['format']}, {section['dtype']}), {tokenizer}, "
+             f"{section['bytes_per_token']} bytes per token"]
+    lines += [f"  {split}: {totals['tokens']:,} tokens, {totals['documents']:,} documents"
+              for split, totals in section["totals"].items()]
+    lines.append(f"next: fineweb-pipe inspect-shards {folder}  (--json prints the full summary)")
+    return "\n".join(lines)
 
 
 def inspect_command(args: argparse.Namespace) -> int:
@@ -110,15 +164,26 @@ def inspect_command(args: argparse.Namespace) -> int:
     for split, totals in manifest.totals.items():
         print(f"  {split}: {len(manifest.split(split))} shards, {totals['tokens']:,} tokens, "
               f"{totals['documents']:,} documents")
-    if manifest.shards:
-        shard = manifest.shards[0]
-        ref = manifest.tokenizer
-        encoder = TokenizerSpec(os.path.join(args.folder, ref.file), ref.pattern or "gpt4",
-                                tuple(ref.special_tokens)).load()
-        tokens = manifest.open_tokens(args.folder, shard)
-        for i, doc in enumerate(documents(tokens, read_index(os.path.join(args.folder, shard.index)))[: args.sample]):
-            print(f"--- {shard.file} document {i} ({len(doc)} tokens)\n{encoder.decode(doc.tolist())[: args.chars]}")
+    # The sample comes from the first shard with documents (a shard may be empty) that passed its checks.
+    broken = {shard.file for shard in manifest.shards for p in problems if shard.file in p or shard.index in p}
+    shard = next((s for s in manifest.shards if s.documents and s.file not in broken), None)
+    if shard is not None and args.sample > 0:
+        problems += _show_sample(args, manifest, shard)
     for problem in problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
     print("checks: " + ("ok" if not problems else f"{len(problems)} problems"))
     return 0 if not problems else 1
+
+
+def _show_sample(args: argparse.Namespace, manifest: Manifest, shard: ShardInfo) -> list[str]:
+    """Print the first ``--sample`` documents of ``shard`` decoded; returns the problems met doing so."""
+    ref = manifest.tokenizer
+    try:
+        encoder = TokenizerSpec(os.path.join(args.folder, ref.file), ref.pattern or "gpt4",
+                                tuple(ref.special_tokens)).load()
+    except Exception as exc:  # noqa: BLE001 - any reason the file does not load is a problem of the set
+        return [f"{os.path.join(args.folder, ref.file)}: the tokenizer does not load ({type(exc).__name__}: {exc})"]
+    tokens = manifest.open_tokens(args.folder, shard)
+    for i, doc in enumerate(documents(tokens, read_index(os.path.join(args.folder, shard.index)))[: args.sample]):
+        print(f"--- {shard.file} document {i} ({len(doc)} tokens)\n{encoder.decode(doc.tolist())[: args.chars]}")
+    return []

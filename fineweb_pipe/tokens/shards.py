@@ -131,8 +131,45 @@ def read_index(path: str) -> np.ndarray:
 
 def document_bounds(starts: np.ndarray, tokens: int) -> np.ndarray:
     """(start, end) per document: each runs to the next start, the last to the shard's end."""
-    ends = np.append(np.asarray(starts[1:], dtype=np.int64), tokens)
-    return np.stack([np.asarray(starts, dtype=np.int64), ends], axis=1)
+    starts = np.asarray(starts, dtype=np.int64)
+    if not len(starts):  # a shard without documents
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.stack([starts, np.append(starts[1:], tokens)], axis=1)
+
+
+@dataclass(frozen=True)
+class OutOfVocabulary:
+    """Token ids of a shard outside ``[0, vocab_size)``: how many, where the first is, the smallest and
+    largest of them."""
+
+    count: int
+    first: int  # token offset of the first one
+    smallest: int
+    largest: int
+
+    def describe(self, path: str, vocab_size: int) -> str:
+        ids = f"id {self.largest}" if self.smallest == self.largest else f"ids {self.smallest} to {self.largest}"
+        plural = "s" if self.count > 1 else ""
+        return (f"{path}: {self.count:,} token id{plural} outside the vocabulary of {vocab_size:,} ({ids}, the first "
+                f"at token {self.first}); the shards were not written with this manifest's tokenizer or vocab_size")
+
+
+def out_of_vocabulary(tokens: np.ndarray, vocab_size: int, chunk: int = 1 << 24) -> OutOfVocabulary | None:
+    """The ids of ``tokens`` that a model of ``vocab_size`` cannot embed (None when all fit). Reads the
+    tokens once, ``chunk`` at a time, so a memory-mapped shard is never copied whole."""
+    count, first, smallest, largest = 0, -1, 0, 0
+    for at in range(0, len(tokens), chunk):
+        part = np.asarray(tokens[at:at + chunk])
+        low, high = int(part.min()), int(part.max())
+        if low >= 0 and high < vocab_size:
+            continue
+        outside = np.flatnonzero((part < 0) | (part >= vocab_size))
+        values = part[outside]
+        if first < 0:
+            first, smallest, largest = at + int(outside[0]), int(values.min()), int(values.max())
+        count += len(outside)
+        smallest, largest = min(smallest, int(values.min())), max(largest, int(values.max()))
+    return OutOfVocabulary(count, first, smallest, largest) if count else None
 
 
 def file_sha256(path: str) -> str:
@@ -237,9 +274,11 @@ class Manifest:
 def validate(folder: str, check_hashes: bool = False) -> list[str]:
     """Check a shard set against its manifest; returns the problems found (empty when sound).
 
-    Checks per shard: header (llm.c) or size (megatron), dtype, token and document counts, that the
-    index starts at 0, rises strictly and stays inside the shard, and that the delimiter sits at every
-    document's start (bos) or end (eos); with ``check_hashes``, the sha256 of shards and tokenizer.
+    Checks per shard: header (llm.c) or size (megatron), dtype, that every token id is below the
+    manifest's ``vocab_size`` (a model of that vocabulary cannot embed the others), token and document
+    counts, that the index starts at 0, rises strictly and stays inside the shard, and that the delimiter
+    sits at every document's start (bos) or end (eos); with ``check_hashes``, the sha256 of shards and
+    tokenizer.
     """
     manifest = Manifest.load(folder)
     problems: list[str] = []
@@ -262,6 +301,9 @@ def _shard_problems(folder: str, manifest: Manifest, shard: ShardInfo, check_has
     except ShardError as e:
         return [str(e)]
     problems = []
+    outside = out_of_vocabulary(tokens, manifest.vocab_size)
+    if outside is not None:
+        problems.append(outside.describe(path, manifest.vocab_size))
     if tokens.dtype != np.dtype(manifest.dtype):
         problems.append(f"{path}: tokens are {tokens.dtype}, the manifest says {manifest.dtype}")
     if len(tokens) != shard.tokens:

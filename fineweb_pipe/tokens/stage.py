@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -37,7 +38,9 @@ from fineweb_pipe.tokens.shards import (
     MANIFEST, Delimiter, Format, Manifest, Position, ShardInfo, Split, TokenizerRef, file_sha256,
     index_file_name, shard_file_name, token_dtype, write_index, write_shard,
 )
-from fineweb_pipe.tokens.tokenizer import ENDOFTEXT, Encoder, TokenizerSpec, fertility, pattern_regex, train_bpe
+from fineweb_pipe.tokens.tokenizer import (
+    ENDOFTEXT, Encoder, TokenizerSpec, fertility, pattern_regex, train_bpe, vocab_shortfall,
+)
 from fineweb_pipe.writers.atomic import atomic_path
 
 DOC_META = np.dtype([("key", "<u8"), ("length", "<i8")])  # per encoded document, in input order
@@ -138,8 +141,8 @@ def train_on_sample(job: TrainJob) -> dict[str, Any]:
     start = time.perf_counter()
     train_bpe(texts, job.tokenizer_path, job.vocab_size, job.special_tokens, job.pattern)
     train_s = time.perf_counter() - start
-    report = fertility(TokenizerSpec(job.tokenizer_path).load(), texts)
-    return {"train_s": round(train_s, 3), "sample": report}
+    encoder = TokenizerSpec(job.tokenizer_path).load()
+    return {"train_s": round(train_s, 3), "sample": fertility(encoder, texts), "vocab_size": encoder.vocab_size}
 
 
 def encode_shard(job: EncodeJob) -> Encoded:
@@ -265,6 +268,12 @@ class Tokenize(GlobalStage):
         if tokenizer_path is None:
             tokenizer_path = os.path.join(out_dir, "tokenizer.json")
             section["training"] = self._train(ctx, inputs, tokenizer_path)
+            section["vocab_size_requested"] = self.vocab_size
+            trained = section["training"]
+            shortfall = vocab_shortfall(self.vocab_size, trained["vocab_size"], trained["sample"])
+            if shortfall:  # in the stats section and on the console
+                section["warnings"] = [shortfall]
+                print(f"warning: {shortfall}", file=sys.stderr)
         spec = TokenizerSpec(tokenizer_path, self.pattern, self.special_tokens, self.fast)
         if not self.encode:
             ctx.add_section("tokens", section)

@@ -19,6 +19,8 @@ from typing import Any, Literal
 import tiktoken
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from fineweb_pipe.writers.atomic import atomic_path
+
 #: Pre-tokenization regexes. GPT-4's (cl100k) splits digits in groups of up to three and never joins
 #: punctuation to letters; written without possessive quantifiers so HF (Oniguruma) and tiktoken
 #: (fancy-regex) split identically.
@@ -58,6 +60,8 @@ def train_bpe(texts: Iterable[str], path: str, vocab_size: int = 32768,
     """Train a byte-level BPE on ``texts`` and save it as ``tokenizer.json`` at ``path``.
 
     Special tokens take the first ids (``<|endoftext|>`` is 0), then the 256 bytes, then the merges.
+    Training stops early, below ``vocab_size``, when no pair of tokens occurs ``min_frequency`` times
+    in ``texts`` any more (see :func:`vocab_shortfall`). The file is written atomically.
     """
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
@@ -70,8 +74,20 @@ def train_bpe(texts: Iterable[str], path: str, vocab_size: int = 32768,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tokenizer.save(path)
+    with atomic_path(path) as tmp:  # a failed write (a full disk) leaves no truncated file under ``path``
+        tokenizer.save(tmp)
+
+
+def vocab_shortfall(requested: int, trained: int, sample: dict[str, Any]) -> str | None:
+    """Why a trained vocabulary is smaller than asked (None when it is not): BPE stops merging once no
+    pair occurs twice in the training sample, so a small sample caps the vocabulary. ``sample`` is the
+    :func:`fertility` report of the training texts."""
+    if trained >= requested:
+        return None
+    return (f"Tokenize(vocab_size={requested}) trained a vocabulary of only {trained:,} tokens: BPE ran out of "
+            f"merges, as no pair of tokens within a word occurs twice any more in its training sample of "
+            f"{sample.get('documents', 0):,} documents ({sample.get('bytes', 0):,} bytes). Train on more (and more "
+            f"varied) text, or set vocab_size={trained} to match")
 
 
 def detect_kind(path: str) -> TokenizerKind:

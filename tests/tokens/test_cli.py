@@ -41,7 +41,8 @@ def test_inputs_skip_removed_documents(output):
 
 def test_tokenize_then_inspect(output, tmp_path, capsys):
     tokens = tmp_path / "tokens"
-    args = _parse("tokenize", str(output), "--out", str(tokens), "--vocab-size", "1000", "--shard-tokens", "50000")
+    args = _parse("tokenize", str(output), "--out", str(tokens), "--vocab-size", "1000", "--shard-tokens", "50000",
+                  "--json")
     assert args.func(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["totals"]["train"]["documents"] + summary["totals"]["val"]["documents"] == 181
@@ -63,3 +64,16 @@ def test_inspect_reports_a_damaged_shard(output, tmp_path, capsys):
     args = _parse("inspect-shards", str(tokens))
     assert args.func(args) == 1
     assert damaged.name in capsys.readouterr().err
+
+
+def test_tokenize_prints_a_short_summary_and_the_json_on_request(output, tmp_path, capsys):
+    tokens = tmp_path / "tokens"
+    args = _parse("tokenize", str(output), "--out", str(tokens), "--vocab-size", "1000")
+    assert args.func(args) == 0
+    shown = capsys.readouterr().out
+    lines = shown.splitlines()
+    assert len(lines) <= 5 and not shown.lstrip().startswith("{")
+    assert f"{tokens}: " in lines[0] and "vocabulary 1,000" in lines[0]
+    assert any(line.strip().startswith("train: ") and "documents" in line for line in lines)
+    assert "top_tokens" not in shown and "--json" in shown
+

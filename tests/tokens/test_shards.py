@@ -38,7 +38,7 @@ def _shard_set(folder: str, docs: list[list[int]], vocab_size: int) -> Manifest:
 
 def test_uint16_shard_header_size_and_documents_roundtrip(tmp_path):
     docs = [[1, 2, 3], [65535], [10, 11, 12, 13, 14]]
-    _shard_set(str(tmp_path), docs, vocab_size=50304)
+    _shard_set(str(tmp_path), docs, vocab_size=65536)  # the largest uint16 vocabulary: 65535 is its last id
     path = str(tmp_path / "fineweb_val_000000.bin")
     header = read_header(path)
     assert (header.magic, header.version, header.tokens) == (MAGIC_UINT16, 1, 12)
