@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fineweb_pipe.training.cli import configure_parser
+from fineweb_pipe.training.cli import EXIT_CODES, configure_parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fineweb_pipe.training", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fineweb_pipe.training", description=__doc__, epilog=EXIT_CODES)
     configure_parser(parser)
     args = parser.parse_args(argv)
     return int(args.func(args))

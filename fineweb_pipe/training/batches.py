@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from fineweb_pipe.tokens import Manifest, ShardInfo, read_index
+from fineweb_pipe.tokens import Manifest, ShardError, ShardInfo, out_of_vocabulary, read_index
 from fineweb_pipe.tokens.shards import Split
 from fineweb_pipe.training.windows import WindowSampler, WindowState
 
@@ -44,6 +44,18 @@ class BatchConfig:
     document_starts: bool = False
 
 
+def missing_split(folder: str, manifest: Manifest, split: Split) -> str:
+    """Why ``split`` cannot be read from a shard set that has no shards of it, and what to do."""
+    where = f"{os.path.join(folder, 'manifest.json')} lists no '{split}' shards"
+    if split == "val":
+        return (f"{where}, so there is nothing to evaluate on: train without evaluation (--no-eval), or tokenize "
+                "with a validation split (--val 0.01)")
+    other = manifest.totals.get("val", {}).get("documents", 0)
+    return (f"{where}, so there is nothing to train on (its {other:,} documents are all in 'val'): tokenize more "
+            "documents or a smaller --val fraction (with --val first_shard, a smaller --shard-tokens so that "
+            "more than one shard is written)")
+
+
 class BatchSource:
     """Deterministic batches of one rank, resumable from a :class:`WindowState`."""
 
@@ -53,10 +65,7 @@ class BatchSource:
         self.manifest = Manifest.load(config.folder)
         self.shards: list[ShardInfo] = self.manifest.split(config.split)
         if not self.shards:
-            raise ValueError(
-                f"{os.path.join(config.folder, 'manifest.json')} lists no '{config.split}' shards; "
-                "tokenize with a validation split, or read another split"
-            )
+            raise ShardError(missing_split(config.folder, self.manifest, config.split))
         self.sampler = WindowSampler(
             [shard.tokens for shard in self.shards], config.seq_len, config.batch_size, config.seed,
             config.rank, config.world_size, config.shuffle,
@@ -82,12 +91,22 @@ class BatchSource:
         return self._tokens, self._starts
 
     def read_windows(self, positions: np.ndarray) -> np.ndarray:
-        """The windows at ``positions`` ((batch, 2) of shard, offset): (batch, seq_len + 1) tokens."""
+        """The windows at ``positions`` ((batch, 2) of shard, offset): (batch, seq_len + 1) tokens.
+
+        Raises :class:`ShardError` for a token id outside the manifest's vocabulary, which no model built
+        for it can embed (torch would fail with an IndexError, JAX would train on NaN)."""
         tokens, _ = self._open()
         span = self.config.seq_len + 1
         windows = np.empty((len(positions), span), dtype=self.dtype)
         for row, (shard, offset) in enumerate(positions):
             windows[row] = tokens[shard][offset : offset + span]
+        if windows.size and (windows.min() < 0 or windows.max() >= self.vocab_size):
+            row = int(np.flatnonzero(((windows < 0) | (windows >= self.vocab_size)).any(axis=1))[0])
+            shard, offset = (int(v) for v in positions[row])
+            found = out_of_vocabulary(tokens[shard][offset : offset + span], self.vocab_size)
+            assert found is not None
+            found = replace(found, first=offset + found.first)  # counted from the shard's start
+            raise ShardError(found.describe(os.path.join(self.config.folder, self.shards[shard].file), self.vocab_size))
         return windows
 
     def read(self, positions: np.ndarray) -> Batch:

@@ -2,10 +2,13 @@
 
 AdamW (weight decay on matrices only), warmup + cosine learning rate, gradient clipping at 1.0. Every
 ``eval_every`` steps (and before the first) the loss on the first ``eval_batches`` batches of the
-``val`` split, read in order; every ``log_every`` steps the train loss and tokens/s. Everything logged
-is also appended to ``{out_dir}/metrics.jsonl``. ``{out_dir}/checkpoint.pt`` (written atomically) holds
-the model, optimizer, step and data-loader position, so a rerun with the same ``out_dir`` continues
-exactly where the last checkpoint stopped. CPU by default; CUDA with bf16 autocast when present.
+``val`` split, read in order (none with ``evaluate=False``); every ``log_every`` steps the train loss and
+tokens/s. Everything logged is also appended to ``{out_dir}/metrics.jsonl``. ``{out_dir}/checkpoint.pt``
+(written atomically) holds the model, optimizer, step, data-loader position and schedule, so a rerun with
+the same ``out_dir`` and schedule continues exactly where the last checkpoint stopped (another schedule is
+refused). Before anything is built the shard set is checked (:func:`check_shard_set`); a loss that is
+not finite stops the run (:class:`NonFiniteLoss`) before it is logged or saved. CPU by default; CUDA with
+bf16 autocast when present (that path has not been run by this project's tests: they have no GPU).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import numpy as np
 import torch
 
 from fineweb_pipe.training.batches import BatchConfig, BatchSource
-from fineweb_pipe.training.config import GPTConfig, TrainConfig
-from fineweb_pipe.training.metrics import MetricsLog, TrainResult
+from fineweb_pipe.training.checks import check_shard_set
+from fineweb_pipe.training.config import GPTConfig, TrainConfig, TrainingError, check_same_schedule
+from fineweb_pipe.training.metrics import MetricsLog, TrainResult, raise_if_not_finite
 from fineweb_pipe.training.model import GPT
 from fineweb_pipe.training.schedule import cosine_lr
 from fineweb_pipe.training.torch_data import TokenDataset
@@ -67,17 +71,25 @@ def evaluate(model: GPT, val: BatchSource, batches: int, device: torch.device) -
 def save_checkpoint(path: str, model: GPT, optimizer: torch.optim.Optimizer, step: int,
                     data: TokenDataset, config: TrainConfig) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "data": data.state_dict(), "model_config": asdict(model.config), "train_config": asdict(config)}
+             "data": data.state_dict(), "model_config": asdict(model.config), "train_config": asdict(config),
+             "schedule": config.schedule()}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str, model: GPT, optimizer: torch.optim.Optimizer, data: TokenDataset) -> int:
-    """Restore model, optimizer and data position from ``path``; returns the step to continue from."""
+def load_checkpoint(path: str, model: GPT, optimizer: torch.optim.Optimizer, data: TokenDataset,
+                    config: TrainConfig | None = None) -> int:
+    """Restore model, optimizer and data position from ``path``; returns the step to continue from.
+    With ``config``, a checkpoint of another schedule is refused (:func:`check_same_schedule`)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state["model_config"] != asdict(model.config):
-        raise ValueError(f"{path}: checkpoint is of model {state['model_config']}, this run builds "
-                         f"{asdict(model.config)}; use the same sizes or another out_dir")
+        raise TrainingError(f"{path}: checkpoint is of model {state['model_config']}, this run builds "
+                            f"{asdict(model.config)}; use the same sizes or another out_dir")
+    if config is not None:
+        saved = state.get("schedule")
+        if saved is None and "train_config" in state:  # written before schedules were saved: the same fields
+            saved = {k: v for k, v in state["train_config"].items() if k in config.schedule()}
+        check_same_schedule(path, saved, config)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     data.load_state_dict(state["data"])
@@ -111,6 +123,7 @@ class TrainingClock:
 
 
 def train(config: TrainConfig) -> TrainResult:
+    manifest = check_shard_set(config)  # before anything is built or written
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -121,53 +134,73 @@ def train(config: TrainConfig) -> TrainResult:
 
     shape = dict(seq_len=config.seq_len, batch_size=config.batch_size)
     data = TokenDataset(BatchConfig(config.folder, "train", seed=config.seed, **shape))
-    val = BatchSource(BatchConfig(config.folder, "val", shuffle=False, **shape))
-    model_config = GPTConfig(data.source.vocab_size, config.seq_len, config.n_layer, config.n_head, config.d_model)
+    val = BatchSource(BatchConfig(config.folder, "val", shuffle=False, **shape)) if config.evaluate else None
+    model_config = GPTConfig(manifest.vocab_size, config.seq_len, config.n_layer, config.n_head, config.d_model)
     model = GPT(model_config).to(device)
     optimizer = make_optimizer(model, config)
 
     checkpoint = os.path.join(config.out_dir, CHECKPOINT)
-    resumed_from = load_checkpoint(checkpoint, model, optimizer, data) if config.resume and os.path.exists(checkpoint) else None
-    step = resumed_from or 0
+    resumed_from = None
+    if config.resume and os.path.exists(checkpoint):
+        resumed_from = load_checkpoint(checkpoint, model, optimizer, data, config)
+    step, saved_step = resumed_from or 0, resumed_from
     log = MetricsLog(config.out_dir)
     log.write({"event": "start", "step": step, "device": str(device), "parameters": model.parameter_count(),
-               "train_tokens": data.source.manifest.totals["train"]["tokens"], "resumed": resumed_from is not None})
-    log.write({"event": "eval", "step": step, "val_loss": evaluate(model, val, config.eval_batches, device)})
+               "train_tokens": manifest.totals["train"]["tokens"], "resumed": resumed_from is not None})
 
+    def validation(step: int) -> None:
+        if val is not None:
+            loss = evaluate(model, val, config.eval_batches, device)
+            log.write({"event": "eval", "step": step, "val_loss": loss})
+            raise_if_not_finite(loss, "validation", step, saved_step, log)
+
+    validation(step)
     tokens_per_step = config.batch_size * config.seq_len
     batches = data.loader(num_workers=config.workers, pin_memory=device.type == "cuda")
     clock, interval_steps = TrainingClock(device), 0
+    # The first step whose loss was not finite and that loss, kept on the device so no step waits for it.
+    bad_step, bad_loss = torch.full((), -1, device=device), torch.zeros((), device=device)
     end = min(config.steps, config.stop_at or config.steps)
-    while step < end:
-        clock.start()
-        batch = next(batches)
-        lr = cosine_lr(step, config.lr, config.warmup, config.steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        inputs, targets = (batch[k].to(device, non_blocking=True) for k in ("inputs", "targets"))
-        with autocast_for(device):
-            _, loss = model(inputs, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        step += 1
-        interval_steps += 1
-        last = step == end
-        if step % config.log_every == 0 or last:
-            clock.pause()
-            seconds = clock.take_interval()
+    try:
+        while step < end:
             clock.start()
-            log.write({"event": "train", "step": step, "loss": loss.item(), "lr": lr,
-                       "tokens_per_s": interval_steps * tokens_per_step / seconds})
-            interval_steps = 0
-        if step % config.eval_every == 0 or last:
+            batch = next(batches)
+            lr = cosine_lr(step, config.lr, config.warmup_steps, config.steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            inputs, targets = (batch[k].to(device, non_blocking=True) for k in ("inputs", "targets"))
+            with autocast_for(device):
+                _, loss = model(inputs, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            interval_steps += 1
+            first_bad = (bad_step < 0) & ~torch.isfinite(loss.detach())
+            bad_step = torch.where(first_bad, step, bad_step)
+            bad_loss = torch.where(first_bad, loss.detach().float(), bad_loss)
+            last = step == end
+            logs, evals, saves = (step % every == 0 or last for every in
+                                  (config.log_every, config.eval_every, config.checkpoint_every))
+            if not (logs or evals or saves):
+                continue
             clock.pause()
-            log.write({"event": "eval", "step": step, "val_loss": evaluate(model, val, config.eval_batches, device)})
-        if step % config.checkpoint_every == 0 or last:
-            clock.pause()
-            save_checkpoint(checkpoint, model, optimizer, step, data, config)
-    batches.close()  # stops DataLoader workers now rather than at garbage collection
+            if int(bad_step) >= 0:  # before anything of the diverged state is logged or saved
+                raise_if_not_finite(float(bad_loss), "train", int(bad_step), saved_step, log)
+            if logs:
+                seconds = clock.take_interval()
+                log.write({"event": "train", "step": step, "loss": loss.item(), "lr": lr,
+                           "tokens_per_s": interval_steps * tokens_per_step / seconds})
+                interval_steps = 0
+            if evals:
+                validation(step)
+            if saves:
+                save_checkpoint(checkpoint, model, optimizer, step, data, config)
+                saved_step = step
+    finally:
+        batches.close()  # stops DataLoader workers now rather than at garbage collection
 
     trained = step - (resumed_from or 0)
     return log.result(step, resumed_from, trained * tokens_per_step / clock.total if clock.total else 0.0)
+

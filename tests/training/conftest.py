@@ -61,3 +61,21 @@ def shard_set(tmp_path: Path) -> ShardSetFactory:
         return write_shard_set(tmp_path / f"shards_{train_shards}_{docs_per_shard}_{seed}", shards, vocab_size)
 
     return make
+
+
+@pytest.fixture
+def split_set(tmp_path: Path) -> ShardSetFactory:
+    """A factory for odd shard sets: ``split_set(train=2, val=0, ids_below=None)`` -> folder, with that many
+    shards per split; ``ids_below`` > ``vocab_size`` draws token ids up to it, past the manifest's vocabulary."""
+    made = 0
+
+    def make(train: int = 2, val: int = 1, docs_per_shard: int = 40, vocab_size: int = 500,
+             ids_below: int | None = None) -> Path:
+        nonlocal made
+        made += 1
+        rng = np.random.default_rng(made)
+        shards = {"val": [random_documents(rng, docs_per_shard, ids_below or vocab_size) for _ in range(val)],
+                  "train": [random_documents(rng, docs_per_shard, ids_below or vocab_size) for _ in range(train)]}
+        return write_shard_set(tmp_path / f"split_set_{made}", shards, vocab_size)
+
+    return make

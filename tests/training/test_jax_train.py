@@ -58,3 +58,44 @@ def test_jax_training_resumes_on_the_same_curve(shard_set, tmp_path) -> None:
     losses = lambda result: [r["loss"] for r in result.history if r["event"] == "train"]  # noqa: E731
     assert losses(first) + losses(second) == pytest.approx(losses(straight), rel=1e-5)
     assert straight.first_val_loss == pytest.approx(math.log(500), abs=0.3)  # random tokens: nothing to learn
+
+
+def test_jax_refuses_ids_outside_the_vocabulary_instead_of_training_on_nan(split_set, tmp_path, capsys) -> None:
+    from fineweb_pipe.training.__main__ import main
+
+    folder = split_set(ids_below=600)  # the manifest says 500
+    assert main([str(folder), "--out", str(tmp_path / "run"), "--framework", "jax", "--steps", "2",
+                 "--batch-size", "2", "--seq-len", "16", "--n-layer", "1", "--d-model", "16", "--n-head", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "outside the vocabulary of 500" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_jax_stops_on_a_non_finite_loss_and_refuses_another_schedule(shard_set, tmp_path, monkeypatch) -> None:
+    import json
+
+    from fineweb_pipe.training import jax_train
+    from fineweb_pipe.training.config import NonFiniteLoss, TrainingError
+    from fineweb_pipe.training.metrics import METRICS
+
+    folder, run = str(shard_set()), tmp_path / "run"
+    config = dict(steps=6, warmup=1, checkpoint_every=2, **TINY)
+    train_jax(TrainConfig(folder, str(run), stop_at=2, **config))
+    with pytest.raises(TrainingError, match=r"--steps 6 \(now 9\)"):
+        train_jax(TrainConfig(folder, str(run), **{**config, "steps": 9}))
+
+    step = jax_train.train_step
+    calls = {"n": 0}
+
+    def diverging(*args, **kwargs):
+        params, state, loss = step(*args, **kwargs)
+        calls["n"] += 1
+        return params, state, loss * jnp.nan if calls["n"] == 2 else loss  # the resumed run's 2nd step: 4
+
+    monkeypatch.setattr(jax_train, "train_step", diverging)
+    with pytest.raises(NonFiniteLoss, match="train loss is nan at step 4.*the checkpoint stays at step 2"):
+        train_jax(TrainConfig(folder, str(run), **config))
+    records = [json.loads(line) for line in (run / METRICS).read_text().splitlines()]  # no bare NaN
+    assert records[-1]["event"] == "error" and max(r["step"] for r in records if r["event"] == "train") == 3
+    with np.load(run / CHECKPOINT) as saved:
+        assert json.loads(str(saved["meta"]))["step"] == 2
