@@ -23,7 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 ACTIVATE = ". .venv/bin/activate"
 CC_KEY = "crawl-data/CC-MAIN-2024-10/segments/1707947473347.0/warc/CC-MAIN-20240221-00000.warc.gz"
-NOT_RUN = {"make test": "it runs this test"}
+NOT_RUN = {
+    "make test": "it runs this test",
+    "pip uninstall -y torch": "it replaces torch by a CUDA build: no GPU here",
+    "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu130": "a CUDA build: no GPU here",
+}
 
 
 def readme_commands() -> list[str]:
@@ -122,6 +126,15 @@ def report_written(result: subprocess.CompletedProcess, work: Path) -> None:
     assert "report.html" in result.stdout and (work / "out" / "report.html").exists()
 
 
+def shards_checked(result: subprocess.CompletedProcess, work: Path) -> None:
+    assert "checks: ok" in result.stdout, result.stdout[-2000:]
+
+
+def trained(result: subprocess.CompletedProcess, work: Path) -> None:
+    lines = (REPO / "demo" / "train" / "metrics.jsonl").read_text().splitlines()
+    assert max(json.loads(line).get("step", 0) for line in lines) == 20
+
+
 def s3_read(result: subprocess.CompletedProcess, work: Path) -> None:
     stats = json.loads((work / "fineweb" / "CC-MAIN-2024-10" / "stats.json").read_text())
     assert stats["run"]["input_files"] == [f"s3://commoncrawl/{CC_KEY}"] and stats["reader"]["documents"] == 40
@@ -135,6 +148,9 @@ LOCAL: dict[str, tuple[Path | None, Check | None]] = {
     "fineweb-pipe run my_pipeline.py --input crawl/*.warc.gz --output out/": (None, run_finished("out")),
     "fineweb-pipe run my_pipeline.py --input crawl/ --output out-local/ --engine local": (None, run_finished("out-local")),
     "fineweb-pipe report out/ --compare out-local/": (None, report_written),
+    "fineweb-pipe inspect-shards demo/output/tokens": (REPO, shards_checked),
+    "fineweb-pipe train demo/output/tokens --out demo/train --steps 20": (REPO, trained),
+    'python -c "import torch; print(torch.__version__, torch.cuda.is_available())"': (REPO, None),
     'pip install -e ".[s3]"': (REPO, None),
     "fineweb-pipe run pipelines/fineweb.py --input "
     "'s3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/1707947473347.0/warc/*.warc.gz' "
