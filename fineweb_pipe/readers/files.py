@@ -8,6 +8,7 @@ import zlib
 from typing import Any, BinaryIO
 
 import fsspec
+import zstandard
 from isal import isal_zlib
 
 from fineweb_pipe.errors import InputUnavailable
@@ -61,7 +62,7 @@ class TrappedStream(ForwardStream):
         except EOFError as exc:
             self.error = ("truncated_gzip", str(exc))
             return 0
-        except (gzip.BadGzipFile, zlib.error, isal_zlib.error, _zstd_error()) as exc:
+        except (gzip.BadGzipFile, zlib.error, isal_zlib.error, zstandard.ZstdError) as exc:
             self.error = ("corrupt_compression", str(exc))
             return 0
         except OSError as exc:  # the transport, not the bytes: the shard is retried, not cut short
@@ -134,12 +135,6 @@ class GzipMembers:
         self._raw.close()
 
 
-def _zstd_error() -> type[Exception]:
-    import zstandard
-
-    return zstandard.ZstdError
-
-
 # A zstd skippable frame holding the dictionary the file's frames were compressed with: how IIPC's
 # .warc.zst files carry it (https://iipc.github.io/warc-specifications/specifications/warc-zstd/).
 _ZSTD_DICTIONARY_FRAME = (0x184D2A5D).to_bytes(4, "little")
@@ -167,7 +162,6 @@ class _ZstdFrames:
 
 def _zstd_stream(raw: BinaryIO, path: str) -> BinaryIO:
     """A stream inflating the zstd frames of ``raw``, with the dictionary of a leading dictionary frame."""
-    import zstandard
 
     head = _read_exactly(raw, 8)
     dictionary = None
