@@ -50,6 +50,11 @@ _MIN_DIGITS_PHONE_SHAPES = 7
 _CARD = re.compile(r"\d(?:[ -]?\d){11}")
 # Every presidio SSN pattern is 3, 2 and 4 digits with optional single separators.
 _SSN = re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}")
+# What the IBAN pattern's "[A-Z]" matches ignoring case (as ours matches it): ASCII letters and the
+# case-fold twins of some (dotless ı, long ſ, Kelvin sign K). After the letters, presidio's pattern needs
+# two ASCII check digits and at least two groups of four letters or digits.
+_IBAN_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\u0131\u017F\u212A")
+_IBAN_BODY = re.compile("[0-9]{2}(?:[ -]?[0-9A-Za-z\u0131\u017F\u212A]{4}){2}")
 # IPv4 (also inside IPv6) needs a dotted quad; an IPv6 address without one has "::" or 7 colons
 # between hex groups. Both gates start with a literal, which the regex engine scans for quickly.
 _IPV4 = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
@@ -151,8 +156,9 @@ class Prefilter:
         for run in _NUMBER_RUN.finditer(text):
             number = run.group(2)
             start = run.start(2)
-            # IBAN: two capitals (case-sensitive, as presidio matches it), then the check digits.
-            if self._iban and start >= 2 and "A" <= text[start - 2] <= "Z" and "A" <= text[start - 1] <= "Z":
+            # IBAN: two letters of any case, the check digits and two groups of four (presidio's least).
+            if (self._iban and start >= 2 and text[start - 2] in _IBAN_LETTERS and text[start - 1] in _IBAN_LETTERS
+                    and _IBAN_BODY.match(text, start)):
                 found.setdefault(_line(text, start), set()).add(ent.IBAN_CODE)
             if len(number) < 5:
                 continue

@@ -48,14 +48,28 @@ def keep_detection(detection: Detection, text: str, keep_private_ips: bool) -> b
     return True
 
 
+def merge_same_type(detections: Sequence[Detection]) -> list[Detection]:
+    """Overlapping detections of one type are one entity: each group becomes its union, at its best score
+    (phonenumbers' "079 0442 1744" and a shape's "079 0442" are one phone number, replaced whole)."""
+    merged: list[Detection] = []
+    for d in sorted(detections, key=lambda d: (d.entity_type, d.start, d.end)):
+        last = merged[-1] if merged else None
+        if last is not None and last.entity_type == d.entity_type and d.start < last.end:
+            merged[-1] = Detection(last.start, max(last.end, d.end), d.entity_type, max(last.score, d.score))
+        else:
+            merged.append(d)
+    return merged
+
+
 def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:
     """Non-overlapping detections, in text order.
 
-    Where spans overlap the higher score wins (a Luhn-checked card beats the phone number its digits
+    Overlapping detections of one type first become their union (``merge_same_type``). Where spans of
+    different types overlap the higher score wins (a Luhn-checked card beats the phone number its digits
     also spell), then the longer span (an email beats a user pattern matching its local part), then the
     earlier one.
     """
-    ranked = sorted(detections, key=lambda d: (-d.score, -(d.end - d.start), d.start))
+    ranked = sorted(merge_same_type(detections), key=lambda d: (-d.score, -(d.end - d.start), d.start))
     chosen: list[Detection] = []
     for detection in ranked:
         if all(detection.end <= c.start or detection.start >= c.end for c in chosen):

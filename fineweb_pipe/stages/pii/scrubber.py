@@ -14,6 +14,7 @@ from fineweb_pipe import schema
 from fineweb_pipe.stage import Resources, StageResult, Transform, set_column
 from fineweb_pipe.stages.pii import entities as ent
 from fineweb_pipe.stages.pii.entities import DEFAULT_PHONE_LENIENCY, DEFAULT_PHONE_REGIONS, Detection, UserPattern
+from fineweb_pipe.stages.pii.phone import whole_numbers
 from fineweb_pipe.stages.pii.prefilter import Prefilter, Window
 from fineweb_pipe.stages.pii.replace import Policy, Replacer, keep_detection, resolve_overlaps
 
@@ -98,8 +99,10 @@ class PiiScrubber(Transform):
             return [], False
         found = [d for w in windows
                  for d in self._analyzer.analyze(text[w.start:w.end], w.entity_types, offset=w.start)]
-        # Resolve first: a private IP that is kept still claims its span (no phone number inside it).
-        return [d for d in resolve_overlaps(found) if keep_detection(d, text, self.keep_private_ips)], True
+        # Resolve first: a private IP that is kept still claims its span (no phone number inside it, and
+        # none grows into it).
+        resolved = whole_numbers(text, resolve_overlaps(found))
+        return [d for d in resolved if keep_detection(d, text, self.keep_private_ips)], True
 
     def process(self, batch: pa.Table) -> StageResult:
         texts = schema.text_column(batch).to_pylist()

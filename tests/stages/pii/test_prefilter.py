@@ -19,6 +19,12 @@ TRICKY = [
     "SSN 078-05-1120, 219 09 9999 and 123456789; card 3782 822463 10005.",
     "Ｔｅｌ：０３−１２３４−５６７８ and ＋４４ ２０ ７９４６ ０９５８ in full width.",
     "Numbers 12345, 1,234,567 and 1 234 567 890 in a table.\nA line of its own: 555 1234\n",
+    # Numbers found in part by a shape and grown whole; numbers dialled with an IDD; lower-case IBANs.
+    "Call me on 079 0442 1744; Phone: 21 284 698 2548 or +1-743-438-6774x62406-Fax, 481 7531 ext. 12.",
+    "From abroad 001-966-526-6829x3391, 00 44 9477 176165, 011 44 96 5505 0039, 001 (202) 555-0143.",
+    "iban gb82west12345698765432 and Gb82-West-1234-5698-7654-32 (checksums pass as upper case).",
+    "With a long s: \u017fe45 5000 0000 0583 9825 7466.",
+    "MAC 00-11-22-33-44-55, order 0012345678, Denmark 2100\n88 16 54 09, Room 101 555-1234.",
 ]
 
 
@@ -52,6 +58,35 @@ def test_windows_find_what_presidio_finds_in_the_dev_set_and_real_web_text(stage
             cut = rng.randrange(len(doc) + 1)
             texts.append(doc[:cut] + " " + rng.choice(texts[:len(samples)]) + " " + doc[cut:])
     assert_same_detections(stages, texts)
+
+
+def _random_text(rng: random.Random) -> str:
+    """Digit groups, letters (with the case-fold twins of ASCII letters), separators and PII pieces, mixed."""
+    pieces = ["gb82west12345698765432", "GB82 WEST 1234 5698 7654 32", "de89-3704-0044-0532-0130-00", "001-",
+              "00 44 ", "011 ", "+44 ", "+1-", "(0)", "x12", " ext. 7", "\u0131", "\u017f", "\u212a", "mp3",
+              "\n", " ", "-", ".", "(", ")", "/", ",", "a@b.io", "8.8.8.8"]
+    parts = []
+    for _ in range(rng.randrange(3, 25)):
+        kind = rng.random()
+        if kind < 0.45:
+            parts.append("".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 6))))
+        elif kind < 0.6:
+            parts.append("".join(rng.choice("abcdefghijklmnopqrstuvwxyzGBDE") for _ in range(rng.randrange(1, 5))))
+        else:
+            parts.append(rng.choice(pieces))
+    return "".join(parts)
+
+
+def test_windows_find_what_presidio_finds_in_random_number_soup(stages):
+    rng = random.Random(20)
+    assert_same_detections(stages, [_random_text(rng) for _ in range(400)])
+
+
+def test_lower_case_ibans_get_a_window():
+    prefilter = Prefilter(["IBAN_CODE"], DEFAULT_PHONE_REGIONS)
+    for text in ("my iban is gb82west12345698765432", "IBAN: gb82 west 1234 5698 7654 32."):
+        assert [w.entity_types for w in prefilter.windows(text)] == [("IBAN_CODE",)], text
+    assert prefilter.windows("an mp3 player, covid19 and h264") == []
 
 
 def test_text_without_candidates_has_no_windows():

@@ -14,6 +14,18 @@ def test_higher_score_wins_an_overlap_then_the_longer_span():
     assert resolve_overlaps([phone_inside, user_in_email, apart, card, email]) == [card, email, apart]
 
 
+def test_overlapping_detections_of_one_type_become_their_union():
+    # phonenumbers' whole "079 0442 1744" and a shape's "079 0442" of "Call me on 079 0442 1744".
+    whole, part = Detection(11, 24, "PHONE_NUMBER", 0.4), Detection(11, 19, "PHONE_NUMBER", 1.0)
+    assert resolve_overlaps([part, whole]) == [Detection(11, 24, "PHONE_NUMBER", 1.0)]
+    # Neither inside the other: still one number.
+    left, right = Detection(0, 8, "PHONE_NUMBER", 0.4), Detection(4, 13, "PHONE_NUMBER", 0.4)
+    assert resolve_overlaps([right, left]) == [Detection(0, 13, "PHONE_NUMBER", 0.4)]
+    # Of different types, the higher score still wins alone.
+    card = Detection(0, 19, "CREDIT_CARD", 1.0)
+    assert resolve_overlaps([left, right, card]) == [card]
+
+
 def test_touching_spans_both_kept():
     a, b = Detection(0, 5, "A", 0.5), Detection(5, 9, "B", 0.5)
     assert resolve_overlaps([b, a]) == [a, b]
