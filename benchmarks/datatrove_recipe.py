@@ -30,7 +30,6 @@ from huggingface_hub import cached_assets_path
 from tldextract import TLDExtract
 
 from datatrove.executor import LocalPipelineExecutor
-from datatrove.io import safely_create_file
 from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
 from datatrove.pipeline.dedup.minhash import MinhashConfig
 from datatrove.pipeline.extractors import Trafilatura

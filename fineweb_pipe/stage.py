@@ -114,8 +114,9 @@ def split_by_decisions(batch: pa.Table, decisions: Sequence[Drop | None]) -> Sta
         return StageResult(kept=batch)
     drop_idx = np.flatnonzero(~keep)
     dropped = batch.take(pa.array(drop_idx))
-    reasons = [decisions[i].reason for i in drop_idx]  # type: ignore[union-attr]
-    values = [_value_text(decisions[i].value) for i in drop_idx]  # type: ignore[union-attr]
+    drops = [d for d in decisions if d is not None]  # in row order, as drop_idx
+    reasons = [d.reason for d in drops]
+    values = [_value_text(d.value) for d in drops]
     dropped = dropped.append_column(DROP_REASON, pa.array(reasons, pa.string()))
     dropped = dropped.append_column(DROP_VALUE, pa.array(values, pa.string()))
     return StageResult(kept=select_rows(batch, keep), dropped=dropped)

@@ -45,7 +45,7 @@ class Histogram:
     counts: list[int]
 
     @classmethod
-    def log_bins(cls, top: float = 1e7) -> "Histogram":
+    def log_bins(cls, top: float = 1e7) -> Histogram:
         edges = [0.0]
         decade = 1.0
         while decade <= top:
@@ -54,7 +54,7 @@ class Histogram:
         return cls(edges=edges, counts=[0] * len(edges))
 
     @classmethod
-    def linear_bins(cls, low: float, high: float, n: int) -> "Histogram":
+    def linear_bins(cls, low: float, high: float, n: int) -> Histogram:
         step = (high - low) / n
         return cls(edges=[low + i * step for i in range(n)], counts=[0] * n)
 
@@ -66,14 +66,14 @@ class Histogram:
         for i, n in zip(*np.unique(idx, return_counts=True)):
             self.counts[int(i)] += int(n)
 
-    def merge(self, other: "Histogram") -> None:
+    def merge(self, other: Histogram) -> None:
         self.counts = [a + b for a, b in zip(self.counts, other.counts)]
 
     def to_json(self) -> dict[str, list]:
         return {"edges": self.edges, "counts": self.counts}
 
     @classmethod
-    def from_json(cls, data: dict[str, list]) -> "Histogram":
+    def from_json(cls, data: dict[str, list]) -> Histogram:
         return cls(edges=list(data["edges"]), counts=list(data["counts"]))
 
 
@@ -131,7 +131,7 @@ class Profile:
             scores = table.column(schema.LANGUAGE_SCORE).to_numpy(zero_copy_only=False)
             self.language_score.add(scores[~np.isnan(scores)])
 
-    def merge(self, other: "Profile") -> None:
+    def merge(self, other: Profile) -> None:
         self.docs += other.docs
         for name in ("chars", "words", "lines", "language_score"):
             getattr(self, name).merge(getattr(other, name))
@@ -148,7 +148,7 @@ class Profile:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Profile":
+    def from_json(cls, data: dict[str, Any]) -> Profile:
         return cls(
             docs=data["docs"],
             chars=Histogram.from_json(data["chars"]),
@@ -171,7 +171,7 @@ class StageCounts:
     dropped: Counter = field(default_factory=Counter)
     counters: Counter = field(default_factory=Counter)
 
-    def merge(self, other: "StageCounts") -> None:
+    def merge(self, other: StageCounts) -> None:
         self.docs_in += other.docs_in
         self.docs_out += other.docs_out
         self.bytes_in += other.bytes_in
@@ -192,7 +192,7 @@ class StageCounts:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "StageCounts":
+    def from_json(cls, data: dict[str, Any]) -> StageCounts:
         return cls(
             docs_in=data["docs_in"],
             docs_out=data["docs_out"],
@@ -220,14 +220,14 @@ class ReaderCounts:
         if len(self.error_list) < ERRORS_KEPT:
             self.error_list.append({"file": file, "offset": offset, "type": kind, "message": message[:500]})
 
-    def drain(self) -> "ReaderCounts":
+    def drain(self) -> ReaderCounts:
         """Hand over the counts gathered so far and start again from zero (per chunk of input)."""
         taken = ReaderCounts(self.documents, self.bytes, self.records.copy(), self.skipped.copy(),
                              self.errors.copy(), list(self.error_list))
         self.__init__()  # type: ignore[misc]
         return taken
 
-    def merge(self, other: "ReaderCounts") -> None:
+    def merge(self, other: ReaderCounts) -> None:
         self.documents += other.documents
         self.bytes += other.bytes
         self.records.update(other.records)
@@ -246,7 +246,7 @@ class ReaderCounts:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ReaderCounts":
+    def from_json(cls, data: dict[str, Any]) -> ReaderCounts:
         return cls(
             documents=data["documents"],
             bytes=data["bytes"],

@@ -308,20 +308,21 @@ def write_task(task: WriteTask) -> dict[str, Any]:
         dropped = stack.enter_context(ParquetSink(task.removed_path, removed_schema)) if removed.any() else None
         first = 0
         for batch in source.iter_batches(WRITE_BATCH_ROWS):
-            rows = slice(first, first + batch.num_rows)
+            end = first + batch.num_rows
+            part = slice(first, end)
             table = pa.Table.from_batches([batch], source.schema_arrow).append_column(
-                CLUSTER_ID, pa.array(cluster_id[rows])).append_column(CLUSTER_SIZE, pa.array(cluster_size[rows]))
-            gone = removed[rows]
+                CLUSTER_ID, pa.array(cluster_id[part])).append_column(CLUSTER_SIZE, pa.array(cluster_size[part]))
+            gone = removed[part]
             kept.write(table.filter(pa.array(~gone)))
             if dropped is not None and gone.any():
                 mask = pa.array(gone)
                 n = int(gone.sum())
                 dropped.write(table.filter(mask).append_column(DROP_REASON, pa.array([NEAR_DUPLICATE] * n, pa.string()))
                               .append_column(DROP_VALUE, pa.nulls(n, pa.string()))
-                              .append_column(DUPLICATE_OF, duplicate_of[rows].filter(mask)))
-            for i in (i for i in examples if rows.start <= i < rows.stop):
+                              .append_column(DUPLICATE_OF, duplicate_of[part].filter(mask)))
+            for i in (i for i in examples if first <= i < end):
                 example_rows[i] = _example(table, i - first, examples[i], own[i] == examples[i])
-            first = rows.stop
+            first = end
     if task.save_index:
         signatures = index.read_signatures(task.source.sig_path, task.num_perm)
         survivors = ~removed & has_shingles(signatures)

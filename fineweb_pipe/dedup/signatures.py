@@ -95,7 +95,7 @@ class MinHashParams:
 
     @classmethod
     def for_threshold(cls, threshold: float, num_perm: int = 112, false_positive_weight: float = 0.5,
-                      **kwargs: object) -> "MinHashParams":
+                      **kwargs: object) -> MinHashParams:
         """Bands and rows that best separate pairs above and below Jaccard ``threshold`` (datasketch's
         search over ``num_perm`` permutations, weighing false positives against false negatives)."""
         from datasketch.lsh import _optimal_param

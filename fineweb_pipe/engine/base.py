@@ -32,7 +32,7 @@ class Executor(ABC):
     def close(self) -> None:
         """Release what the executor started."""
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Executor:
         return self
 
     def __exit__(self, *exc: object) -> None:

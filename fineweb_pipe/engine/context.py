@@ -52,7 +52,7 @@ class PhaseContext:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def local(cls, stage_name: str, inputs: Sequence[ShardRef], run_dir: str) -> "PhaseContext":
+    def local(cls, stage_name: str, inputs: Sequence[ShardRef], run_dir: str) -> PhaseContext:
         return cls(
             stage_name=stage_name,
             inputs=inputs,

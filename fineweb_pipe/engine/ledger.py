@@ -54,7 +54,7 @@ class ShardStats:
         if result.after:
             self.after.merge(Profile.from_json(result.after))
 
-    def merge(self, other: "ShardStats") -> None:
+    def merge(self, other: ShardStats) -> None:
         self.reader.merge(other.reader)
         for name, counts in other.stages.items():
             self.stages.setdefault(name, StageCounts()).merge(counts)
@@ -74,7 +74,7 @@ class ShardStats:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ShardStats":
+    def from_json(cls, data: dict[str, Any]) -> ShardStats:
         return cls(
             reader=ReaderCounts.from_json(data["reader"]),
             stages={name: StageCounts.from_json(c) for name, c in data["stages"].items()},

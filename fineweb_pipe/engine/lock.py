@@ -70,7 +70,7 @@ class RunLock:
         if holder is not None and holder.get("token") == self.token:
             os.remove(self.path)
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

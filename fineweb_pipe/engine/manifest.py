@@ -94,7 +94,7 @@ class RunManifest:
                 "notes": self.notes}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RunManifest":
+    def from_json(cls, data: dict[str, Any]) -> RunManifest:
         return cls(data["pipeline"], [InputFile(**f) for f in data["inputs"]], data.get("notes", []))
 
 

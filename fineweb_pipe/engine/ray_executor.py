@@ -151,7 +151,8 @@ class RayExecutor(Executor):
             max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=TASK_MAX_RETRIES)
         # Arguments by value, not object refs: a restarted actor needs its constructor's arguments again,
         # and stages pickle small (plain parameters; state is built in setup()).
-        actors = [worker.remote(list(stages), dirs) for _ in range(min(self.workers, len(shards)))]
+        # Any: Ray's stubs type an actor class's remote() as the class or a handle.
+        actors: list[Any] = [worker.remote(list(stages), dirs) for _ in range(min(self.workers, len(shards)))]
         todo = deque(_largest_first(shards))
         # Shards go to actors once they are up (an actor the cluster cannot place yet holds none back),
         # and to each as it finishes its previous one.
@@ -180,7 +181,7 @@ class RayExecutor(Executor):
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
         self._start()
-        remote = ray.remote(run_task).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
+        remote: Any = ray.remote(run_task).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
                                             max_retries=TASK_MAX_RETRIES, retry_exceptions=False)
         fn_ref = ray.put(fn)
         with _errors_as_raised():

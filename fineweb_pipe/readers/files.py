@@ -62,7 +62,7 @@ class TrappedStream(ForwardStream):
         except EOFError as exc:
             self.error = ("truncated_gzip", str(exc))
             return 0
-        except (gzip.BadGzipFile, zlib.error, isal_zlib.error, zstandard.ZstdError) as exc:
+        except (gzip.BadGzipFile, zlib.error, isal_zlib.error, zstandard.ZstdError) as exc:  # type: ignore[misc]  # isal's stub makes `error` an instance
             self.error = ("corrupt_compression", str(exc))
             return 0
         except OSError as exc:  # the transport, not the bytes: the shard is retried, not cut short
@@ -174,7 +174,7 @@ def _zstd_stream(raw: BinaryIO, path: str) -> BinaryIO:
             data = zstandard.ZstdDecompressor().decompress(data, max_output_size=_MAX_DICTIONARY_BYTES)
         dictionary, head = zstandard.ZstdCompressionDict(data), b""
     decompressor = zstandard.ZstdDecompressor(dict_data=dictionary)
-    return decompressor.stream_reader(_Prefixed(head, raw), read_across_frames=True)  # type: ignore[return-value]
+    return decompressor.stream_reader(_Prefixed(head, raw), read_across_frames=True)  # type: ignore[arg-type]  # needs only read()
 
 
 def _read_exactly(raw: BinaryIO, size: int) -> bytes:

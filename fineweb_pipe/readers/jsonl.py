@@ -58,7 +58,7 @@ class JsonlReader(Reader):
         checked = False
         line_number = 0
         stream = open_binary(path)
-        lines = io.BufferedReader(stream, _READ_BUFFER_BYTES)  # type: ignore[arg-type]
+        lines = io.BufferedReader(stream, _READ_BUFFER_BYTES)
         try:
             while line := lines.readline(limit + 1):
                 line_number += 1
@@ -130,7 +130,7 @@ class JsonlReader(Reader):
                 f"string; set JsonlReader(url_key=...) to the field that holds the URL")
 
 
-def _skip_rest_of_line(lines: io.BufferedReader, start: bytes) -> int:
+def _skip_rest_of_line(lines: io.BufferedReader[Any], start: bytes) -> int:
     """Read past the rest of a line whose first bytes were ``start``; the bytes skipped."""
     skipped = 0
     part = start

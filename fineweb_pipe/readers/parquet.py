@@ -159,10 +159,10 @@ class _TransportChecked(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        return self._call("read", size)  # type: ignore[no-any-return]
+        return self._call("read", size)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._call("seek", offset, whence)  # type: ignore[no-any-return]
+        return self._call("seek", offset, whence)
 
     def tell(self) -> int:
-        return self._call("tell")  # type: ignore[no-any-return]
+        return self._call("tell")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 from collections.abc import Iterator
-from typing import AnyStr, BinaryIO
+from typing import AnyStr
 
 import pyarrow as pa
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
@@ -78,7 +79,7 @@ class WarcReader(Reader):
             else:
                 counts.error("not_warc", path, 0, "no WARC record found; is this a WARC file?")
 
-    def _parse(self, stream: BinaryIO, base: int, path: str, counts: ReaderCounts,
+    def _parse(self, stream: io.RawIOBase, base: int, path: str, counts: ReaderCounts,
                last: list[int]) -> Iterator[tuple[WarcRecord, int, bytes | None]]:
         replay: _Replay | None = _Replay(stream, b"", self.max_record_bytes + _READ_AHEAD_BYTES)
         while replay is not None:
@@ -215,7 +216,7 @@ class _Replay(ForwardStream):
     """A stream that keeps the bytes it handed out since the current record began (up to ``keep_limit``),
     so that parsing can start again inside a record whose Content-Length lied."""
 
-    def __init__(self, stream: BinaryIO, prefix: bytes, keep_limit: int) -> None:
+    def __init__(self, stream: io.RawIOBase, prefix: bytes, keep_limit: int) -> None:
         super().__init__()
         self._stream = stream
         self._prefix = memoryview(prefix)
@@ -249,7 +250,7 @@ class _Replay(ForwardStream):
         del self._kept[: max(0, position - self._kept_from)]
         self._kept_from = max(self._kept_from, position)
 
-    def restart_at(self, record_start: int, block_offset: int) -> tuple[int, "_Replay"] | None:
+    def restart_at(self, record_start: int, block_offset: int) -> tuple[int, _Replay] | None:
         """A stream from byte ``block_offset`` of the block of the record at ``record_start`` on, with its
         position relative to ``record_start``; ``None`` if those bytes were not kept."""
         if not self._complete or self._kept_from > record_start:

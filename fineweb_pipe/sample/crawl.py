@@ -157,7 +157,7 @@ def write_sample_warc(path: str, pages: int = 600, seed: int = 0) -> str:
     records = [_record("warcinfo", "", b"software: fineweb-pipe sample generator\r\n", "application/warc-fields")]
     png = b"\x89PNG\r\n\x1a\n" + bytes(random.Random(seed).getrandbits(8) for _ in range(256))
     for n, page in enumerate(build_pages(pages, seed)):
-        records.append(_record("request", page.url, f"GET / HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+        records.append(_record("request", page.url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
                                "application/http; msgtype=request"))
         records.append(_record("response", page.url, _http(page.status, page.content_type, page.body),
                                "application/http; msgtype=response"))

@@ -17,8 +17,8 @@ from fineweb_pipe.writers.atomic import atomic_path
 
 MAGIC = b"MMIDIDX\x00\x00"
 VERSION = 1
-DTYPE_CODES = {np.dtype("<u2"): 8, np.dtype("<i4"): 4}
-DTYPE_BY_CODE = {code: dtype for dtype, code in DTYPE_CODES.items()}
+DTYPE_CODES: dict[np.dtype, int] = {np.dtype("<u2"): 8, np.dtype("<i4"): 4}
+DTYPE_BY_CODE: dict[int, np.dtype] = {code: dtype for dtype, code in DTYPE_CODES.items()}
 
 
 def megatron_dtype(vocab_size: int) -> np.dtype:

@@ -25,13 +25,14 @@ HEADER_BYTES = HEADER_INTS * 4
 MAGIC_UINT16 = 20240520
 MAGIC_UINT32 = 20240801
 VERSION_BY_MAGIC = {MAGIC_UINT16: 1, MAGIC_UINT32: 7}
-DTYPE_BY_MAGIC = {MAGIC_UINT16: np.dtype("<u2"), MAGIC_UINT32: np.dtype("<u4")}
+DTYPE_BY_MAGIC: dict[int, np.dtype] = {MAGIC_UINT16: np.dtype("<u2"), MAGIC_UINT32: np.dtype("<u4")}
 MANIFEST = "manifest.json"
 INDEX_SUFFIX = ".idx.npy"
 UINT16_VOCAB_LIMIT = 2**16
 
 Format = Literal["llmc", "megatron"]
 Split = Literal["train", "val"]
+SPLITS: tuple[Split, ...] = ("train", "val")
 Position = Literal["bos", "eos"]
 
 
@@ -112,7 +113,7 @@ def write_hashed(path: str, parts: Sequence[bytes | np.ndarray]) -> str:
     digest = hashlib.sha256()
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         for part in parts:
-            data = memoryview(np.ascontiguousarray(part)).cast("B") if isinstance(part, np.ndarray) else part
+            data = np.ascontiguousarray(part).data.cast("B") if isinstance(part, np.ndarray) else part
             f.write(data)
             digest.update(data)
     return digest.hexdigest()
@@ -223,13 +224,13 @@ class Manifest:
     seed: int
     shards: list[ShardInfo]
     shard_tokens: int  # the target size; a shard holds at most this many tokens unless one document is longer
-    totals: dict[str, dict[str, int]] = field(default_factory=dict)
+    totals: dict[Split, dict[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.totals = {
             split: {"tokens": sum(s.tokens for s in self.shards if s.split == split),
                     "documents": sum(s.documents for s in self.shards if s.split == split)}
-            for split in ("train", "val")
+            for split in SPLITS
         }
 
     def split(self, split: Split) -> list[ShardInfo]:
@@ -249,7 +250,7 @@ class Manifest:
         write_json(self.to_json(), os.path.join(folder, MANIFEST))
 
     @classmethod
-    def load(cls, folder: str) -> "Manifest":
+    def load(cls, folder: str) -> Manifest:
         path = os.path.join(folder, MANIFEST)
         if not os.path.exists(path):
             raise ShardError(f"{path} not found: the shard set is incomplete (the manifest is written last) "

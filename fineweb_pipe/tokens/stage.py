@@ -319,10 +319,12 @@ class Tokenize(GlobalStage):
         runs: list[tuple[Split, np.ndarray]] = []
         if self.val == "first_shard":
             cuts = cut_shards(lengths[order], self.shard_tokens)
-            runs = [("val" if i == 0 else "train", order[c]) for i, c in enumerate(cuts)]
+            for i, c in enumerate(cuts):
+                runs.append(("val" if i == 0 else "train", order[c]))
         else:
             is_val = keys[order] < np.uint64(int(float(self.val) * 2**64))
-            for split, chosen in (("val", order[is_val]), ("train", order[~is_val])):
+            halves: tuple[tuple[Split, np.ndarray], ...] = (("val", order[is_val]), ("train", order[~is_val]))
+            for split, chosen in halves:
                 runs += [(split, chosen[c]) for c in cut_shards(lengths[chosen], self.shard_tokens)]
         plan_dir = os.path.join(work_dir, "plan")
         os.makedirs(plan_dir, exist_ok=True)
@@ -344,9 +346,10 @@ class Tokenize(GlobalStage):
         if os.path.abspath(spec.path) != os.path.abspath(target):
             with atomic_path(target) as tmp:
                 shutil.copyfile(spec.path, tmp)
-        tiktoken_only = {"pattern": pattern_regex(spec.pattern), "special_tokens": list(spec.special_tokens)}
-        return TokenizerRef(file=os.path.basename(target), sha256=file_sha256(target), kind=kind,
-                            **(tiktoken_only if kind == "tiktoken" else {}))
+        if kind == "tiktoken":
+            return TokenizerRef(file=os.path.basename(target), sha256=file_sha256(target), kind=kind,
+                                pattern=pattern_regex(spec.pattern), special_tokens=list(spec.special_tokens))
+        return TokenizerRef(file=os.path.basename(target), sha256=file_sha256(target), kind=kind)
 
     def _summary(self, manifest: Manifest, results: list[Encoded], prefixes: tuple[str, ...],
                  encoder: Encoder) -> dict[str, Any]:

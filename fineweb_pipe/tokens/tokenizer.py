@@ -175,7 +175,7 @@ class TokenizerSpec:
     def kind(self) -> TokenizerKind:
         return detect_kind(self.path)
 
-    def load(self) -> "Encoder":
+    def load(self) -> Encoder:
         return Encoder(self)
 
 

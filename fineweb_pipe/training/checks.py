@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from fineweb_pipe.tokens import Manifest, ShardError, out_of_vocabulary
+from fineweb_pipe.tokens.shards import Split
 from fineweb_pipe.training.batches import missing_split
 from fineweb_pipe.training.config import TrainConfig, TrainingError
 from fineweb_pipe.training.windows import WindowSampler
@@ -20,7 +21,7 @@ def check_shard_set(config: TrainConfig) -> Manifest:
     Raises :class:`TrainingError` or :class:`ShardError` with a message that says what to change.
     """
     manifest = Manifest.load(config.folder)
-    splits = ("train", "val") if config.evaluate else ("train",)
+    splits: tuple[Split, ...] = ("train", "val") if config.evaluate else ("train",)
     for split in splits:
         shards = manifest.split(split)
         if not shards:

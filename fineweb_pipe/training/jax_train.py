@@ -36,7 +36,7 @@ MAX_GRAD_NORM = 1.0
 
 
 class AdamWState(NamedTuple):
-    count: jax.Array  # steps taken, for bias correction
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; steps taken, for bias correction
     mu: Params  # first moments, shaped like the parameters
     nu: Params  # second moments
 
@@ -90,7 +90,7 @@ def track_non_finite(bad: jax.Array, loss: jax.Array, step: int) -> jax.Array:
 
 
 def evaluate(params: Params, val: BatchSource, batches: int, n_head: int) -> float:
-    losses = []
+    losses: list[float] = []
     for _, batch in val.batches(epochs=1):
         if len(losses) == batches:
             break
@@ -104,7 +104,8 @@ def save_checkpoint(path: str, params: Params, state: AdamWState, step: int, dat
     meta = {"step": step, "data": data.state_dict(), "model_config": asdict(model_config),
             "schedule": config.schedule() if config is not None else None}
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, meta=np.array(json.dumps(meta)), **{f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
+        arrays: dict[str, Any] = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def load_checkpoint(path: str, params: Params, state: AdamWState, data: JaxBatches,
@@ -119,7 +120,7 @@ def load_checkpoint(path: str, params: Params, state: AdamWState, data: JaxBatch
         if config is not None:
             check_same_schedule(path, meta.get("schedule"), config)
         treedef = jax.tree_util.tree_structure((params, state))
-        leaves = [jnp.asarray(saved[f"leaf_{i}"]) for i in range(treedef.num_leaves)]
+        leaves = [jnp.asarray(saved[f"leaf_{i}"]) for i in range(treedef.num_leaves)]  # type: ignore[attr-defined]  # PyTreeDef is unresolved for mypy
     data.load_state_dict(meta["data"])
     params, state = jax.tree_util.tree_unflatten(treedef, leaves)
     return params, state, int(meta["step"])
@@ -128,7 +129,7 @@ def load_checkpoint(path: str, params: Params, state: AdamWState, data: JaxBatch
 def train_jax(config: TrainConfig) -> TrainResult:
     manifest = check_shard_set(config)  # before anything is built or written
     os.makedirs(config.out_dir, exist_ok=True)
-    shape = dict(seq_len=config.seq_len, batch_size=config.batch_size)
+    shape: dict[str, Any] = dict(seq_len=config.seq_len, batch_size=config.batch_size)
     data = JaxBatches(BatchConfig(config.folder, "train", seed=config.seed, **shape))
     val = None
     if config.evaluate:

@@ -10,7 +10,7 @@ were never handed out do not count).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ class TokenDataset(IterableDataset):
         for after, positions in self.source.position_batches(self._state, worker_id, num_workers, self.epochs):
             # inputs and targets view one tensor, so a worker ships one shared-memory block per batch.
             windows = torch.from_numpy(self.source.read_windows(positions))
-            batch = {"inputs": windows[:, :-1], "targets": windows[:, 1:]}
+            batch: TorchBatch = {"inputs": windows[:, :-1], "targets": windows[:, 1:]}
             if self.source.config.document_starts:
                 batch["document_starts"] = torch.from_numpy(self.source.document_starts(positions))
             batch[STATE_KEY] = (after.epoch, after.batch)  # plain ints: no tensor to share
@@ -47,7 +47,7 @@ class TokenDataset(IterableDataset):
             yield batch
 
     def loader(self, num_workers: int = 0, pin_memory: bool = False,
-               multiprocessing_context: str | None = None) -> Iterator[TorchBatch]:
+               multiprocessing_context: str | None = None) -> Generator[TorchBatch, None, None]:
         """Iterate through a DataLoader with ``num_workers`` workers, keeping :meth:`state_dict` exact.
         ``multiprocessing_context="forkserver"`` avoids forking a process that runs threads (e.g. JAX)."""
         context = multiprocessing_context if num_workers else None

@@ -17,6 +17,7 @@ import contextlib
 import os
 import time
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ def make_optimizer(model: GPT, config: TrainConfig) -> torch.optim.AdamW:
 @torch.no_grad()
 def evaluate(model: GPT, val: BatchSource, batches: int, device: torch.device) -> float:
     model.eval()
-    losses = []
+    losses: list[float] = []
     for _, batch in val.batches(epochs=1):
         if len(losses) == batches:
             break
@@ -132,7 +133,7 @@ def train(config: TrainConfig) -> TrainResult:
         torch.backends.cuda.matmul.allow_tf32 = True
     os.makedirs(config.out_dir, exist_ok=True)
 
-    shape = dict(seq_len=config.seq_len, batch_size=config.batch_size)
+    shape: dict[str, Any] = dict(seq_len=config.seq_len, batch_size=config.batch_size)
     data = TokenDataset(BatchConfig(config.folder, "train", seed=config.seed, **shape))
     val = BatchSource(BatchConfig(config.folder, "val", shuffle=False, **shape)) if config.evaluate else None
     model_config = GPTConfig(manifest.vocab_size, config.seq_len, config.n_layer, config.n_head, config.d_model)

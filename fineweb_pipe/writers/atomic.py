@@ -69,7 +69,7 @@ class ParquetSink:
         self._stack = ExitStack()
         self._writer: pq.ParquetWriter | None = None
 
-    def __enter__(self) -> "ParquetSink":
+    def __enter__(self) -> ParquetSink:
         tmp = self._stack.enter_context(atomic_path(self.path))
         self._writer = self._stack.enter_context(pq.ParquetWriter(tmp, self.schema, compression=PARQUET_COMPRESSION))
         return self

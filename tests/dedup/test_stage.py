@@ -3,7 +3,6 @@ from __future__ import annotations
 import glob
 import importlib.util
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa

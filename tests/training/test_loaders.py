@@ -12,7 +12,6 @@ import pytest
 from fineweb_pipe.tokens import Manifest, read_index
 from fineweb_pipe.training.batches import BatchConfig, BatchSource
 from fineweb_pipe.training.jax_data import JaxBatches
-from fineweb_pipe.training.windows import WindowState
 
 torch = pytest.importorskip("torch")
 from fineweb_pipe.training.torch_data import TokenDataset  # noqa: E402  (needs torch)

@@ -78,6 +78,7 @@ class HtmlExtractor(Stage):
             return StageResult(kept=batch, counters={"already_extracted": batch.num_rows} if batch.num_rows else {})
         if self._extract is None:
             self.setup()
+        assert self._extract is not None
         if schema.HTML not in batch.column_names:
             raise KeyError(f"{self.name}: batch has no '{schema.HTML}' or '{schema.TEXT}' column (columns: "
                            f"{batch.column_names}); extraction reads HTML from a WARC reader")
@@ -113,7 +114,7 @@ class HtmlExtractor(Stage):
         return text, title, None
 
 
-def start_page_function(fn: ExtractFn, timeout_s: float | None) -> "PageFunction":
+def start_page_function(fn: ExtractFn, timeout_s: float | None) -> PageFunction:
     """``fn`` over pages given as UTF-8 bytes: in this process (``timeout_s=None``), or in a child process
     that is killed and restarted when a page takes more than ``timeout_s`` of CPU."""
     wrapped = _FromUtf8(fn)

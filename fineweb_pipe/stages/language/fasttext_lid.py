@@ -67,6 +67,7 @@ class LanguageFilter(Stage):
         """Top language and its probability for each text (None and 0.0 for a blank text)."""
         if self._model is None:
             self.setup()
+        assert self._model is not None
         # fastText reads one line per text: newlines would end the input early.
         lines = [" ".join(t.split()) if t else "" for t in texts]
         present = [i for i, line in enumerate(lines) if line]
@@ -85,10 +86,11 @@ class LanguageFilter(Stage):
         out = set_column(out, schema.LANGUAGE_SCORE, pa.array(scores, pa.float64()))
         if self.languages is None:
             return StageResult(kept=out)
-        return split_by_decisions(out, [self._decide(lang, score) for lang, score in zip(languages, scores)])
+        kept = self.languages
+        return split_by_decisions(out, [self._decide(kept, lang, score) for lang, score in zip(languages, scores)])
 
-    def _decide(self, language: str | None, score: float) -> Drop | None:
-        if language not in self.languages:
+    def _decide(self, kept: frozenset[str], language: str | None, score: float) -> Drop | None:
+        if language not in kept:
             return Drop("language_not_kept", language or "unknown")
         if score < self.min_score:
             return Drop("language_low_score", score)

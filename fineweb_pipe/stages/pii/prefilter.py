@@ -78,7 +78,7 @@ def min_phone_digits(regions: Sequence[str]) -> int:
     shortest = min(_MIN_DIGITS_WITH_IDD, _MIN_DIGITS_PHONE_SHAPES)
     for region in regions:
         metadata = PhoneMetadata.metadata_for_region(region)
-        if metadata is None:
+        if metadata is None or metadata.general_desc is None:
             raise ValueError(f"unknown phone region {region!r}; use ISO 3166 codes from "
                              "phonenumbers.SUPPORTED_REGIONS such as 'US' or 'GB'")
         shortest = min(shortest, *(n for n in metadata.general_desc.possible_length if n > 0))

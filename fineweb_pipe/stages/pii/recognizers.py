@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import regex
 import tldextract
@@ -32,7 +32,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from fineweb_pipe.stages.pii import entities as ent
-from fineweb_pipe.stages.pii.entities import DEFAULT_PHONE_LENIENCY, DEFAULT_PHONE_REGIONS, UserPattern
+from fineweb_pipe.stages.pii.entities import UserPattern
 
 
 
@@ -133,7 +133,7 @@ def credit_card_recognizer() -> CreditCardRecognizer:
 def build_recognizers(entity_types: Sequence[str], phone_regions: Sequence[str], phone_leniency: int,
                       user_patterns: Sequence[UserPattern] = ()) -> list[EntityRecognizer]:
     """The recognizers for ``entity_types`` (pattern entities only; NER comes with the NLP engine)."""
-    factories = {
+    factories: dict[str, Callable[[], list[EntityRecognizer]]] = {
         ent.EMAIL_ADDRESS: lambda: [OfflineEmailRecognizer()],
         ent.PHONE_NUMBER: lambda: [PhoneRecognizer(supported_regions=tuple(phone_regions), leniency=phone_leniency),
                                    PhoneShapeRecognizer(), IddPhoneRecognizer()],

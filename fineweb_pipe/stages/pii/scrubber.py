@@ -127,7 +127,8 @@ class PiiScrubber(Transform):
         if not any(per_doc):
             return batch
         assert self._replacer is not None
-        scrubbed = [self._replacer.apply(text, found) if found else text for text, found in zip(texts, per_doc)]
+        scrubbed = [self._replacer.apply(text, found) if found and text is not None else text
+                    for text, found in zip(texts, per_doc)]
         column_type = batch.schema.field(schema.TEXT).type
         return set_column(batch, schema.TEXT, pa.array(scrubbed, column_type))
 

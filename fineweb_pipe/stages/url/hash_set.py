@@ -42,7 +42,7 @@ class MappedHashSet:
         self.hashes = hashes
 
     @classmethod
-    def open(cls, path: str) -> "MappedHashSet":
+    def open(cls, path: str) -> MappedHashSet:
         return cls(np.load(path, mmap_mode="r"))
 
     @staticmethod

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 import ahocorasick
-import numpy as np
 import pyarrow as pa
 import tldextract
 
@@ -118,7 +118,7 @@ class UrlFilter(Filter):
                 continue
             host = _host(url)
             if not host:
-                decisions[row] = Drop("url_unparsable", (url or "")[:200])
+                decisions[row] = Drop("url_unparsable", url[:200])
                 normalized.append(None)
                 continue
             registered = self._tld.extract_str(host).top_domain_under_public_suffix
@@ -132,11 +132,11 @@ class UrlFilter(Filter):
         for (row, host, is_registered), listed in zip(hosts, listed_host):
             if listed and decisions[row] is None:
                 decisions[row] = Drop("url_domain_blocklist" if is_registered else "url_host_blocklist", host)
-        present = [i for i, n in enumerate(normalized) if n is not None]
-        listed_url = self._urls.contains(hash_strings(normalized[i] for i in present))
-        for row, listed in zip(present, listed_url):
+        present = [(row, url) for row, url in enumerate(normalized) if url is not None]
+        listed_url = self._urls.contains(hash_strings(url for _, url in present))
+        for (row, url), listed in zip(present, listed_url):
             if decisions[row] is None:
-                decisions[row] = Drop("url_blocklist", normalized[row]) if listed else self._word_decision(normalized[row])
+                decisions[row] = Drop("url_blocklist", url) if listed else self._word_decision(url)
         return decisions
 
     def _word_decision(self, url: str) -> Drop | None:
@@ -159,7 +159,7 @@ def _urls(batch: pa.Table) -> list[str | None]:
     return batch.column(schema.URL).to_pylist()
 
 
-def _has_url(url: str | None) -> bool:
+def _has_url(url: str | None) -> TypeGuard[str]:
     return bool(url and not url.isspace())
 
 
