@@ -1,21 +1,25 @@
-"""The dataset QA report: ``report.html`` drawn from a run's ``stats.json``, self-contained and safe to
-open on untrusted web text. See ``docs/report.md`` for how to read it."""
+"""The dataset QA report: ``report.html`` drawn from a run's ``stats.json`` (and, for the languages before
+filtering, its ``run.json`` and ``removed/`` folder), self-contained and safe to open on untrusted web
+text. See ``docs/report.md`` for how to read it."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from fineweb_pipe.report.compare import compare_section
+from fineweb_pipe.report.languages import language_steps
 from fineweb_pipe.report.render import render_page
 from fineweb_pipe.writers.atomic import atomic_path
 
 STATS_FILE = "stats.json"
 REPORT_FILE = "report.html"
 STATS_FORMAT = 1
+HTML_SUFFIXES = (".html", ".htm")
 
-__all__ = ["REPORT_FILE", "STATS_FILE", "load_stats", "write_report"]
+__all__ = ["REPORT_FILE", "STATS_FILE", "load_stats", "report_path", "write_report"]
 
 
 def load_stats(run_dir: Path) -> dict[str, Any]:
@@ -42,18 +46,38 @@ def _names(run_dir: Path, other: Path) -> tuple[str, str]:
     return str(run_dir), str(other)
 
 
-def write_report(run_dir: str | Path, compare_to: str | Path | None = None) -> Path:
-    """Write ``run_dir/report.html`` from ``run_dir/stats.json`` (with ``compare_to``'s funnel beside
-    this run's, if given) and return its path."""
+def report_path(run_dir: Path, out: str | Path | None = None) -> Path:
+    """Where the report goes: ``out`` (a file, or a folder to put ``report.html`` in), else the run folder.
+
+    An existing file is only replaced if it is an HTML file, so that a slip such as ``--out stats.json``
+    cannot destroy data."""
+    if out is None:
+        return run_dir / REPORT_FILE
+    target = Path(out)
+    if target.is_dir() or str(out).endswith(("/", os.sep)):
+        return target / REPORT_FILE
+    if target.exists() and target.suffix.lower() not in HTML_SUFFIXES:
+        raise ValueError(f"{target} exists and is not an HTML file: give a new file, an .html file or a folder")
+    return target
+
+
+def write_report(run_dir: str | Path, compare_to: str | Path | None = None, out: str | Path | None = None) -> Path:
+    """Write the report of the run in ``run_dir`` (its ``stats.json``, and for the languages before
+    filtering its ``run.json`` and ``removed/``) to ``out`` (default: ``run_dir/report.html``; a folder:
+    ``report.html`` in it), with ``compare_to``'s funnel beside this run's if given; return its path."""
     run_dir = Path(run_dir)
     stats = load_stats(run_dir)
+    target = report_path(run_dir, out)
     comparison = None
     if compare_to is not None:
         name, other_name = _names(run_dir, Path(compare_to))
         comparison = compare_section(stats, load_stats(Path(compare_to)), name, other_name)
-    page = render_page(stats, run_dir.resolve().name, comparison)
-    target = run_dir / REPORT_FILE
-    # Web text may hold lone surrogates (undecodable bytes kept by Python): replace, never fail.
-    with atomic_path(str(target)) as tmp, open(tmp, "w", encoding="utf-8", errors="replace") as out:
-        out.write(page)
+    page = render_page(stats, run_dir.resolve().name, comparison, language_steps(run_dir))
+    try:
+        # Web text may hold lone surrogates (undecodable bytes kept by Python): replace, never fail.
+        with atomic_path(str(target)) as tmp, open(tmp, "w", encoding="utf-8", errors="replace") as out_file:
+            out_file.write(page)
+    except OSError as err:
+        raise OSError(f"{target}: cannot write the report ({err.strerror or err}); write it elsewhere "
+                      "(`fineweb-pipe report --out`)") from err
     return target

@@ -45,12 +45,14 @@ class Chart:
 
 @dataclass(frozen=True)
 class Document:
-    """A sampled document: where it came from, an excerpt, and the value that failed a rule, if any."""
+    """A sampled document: where it came from, an excerpt, the value that failed a rule, if any, and a
+    short status tag (a dedup cluster's ``kept`` or ``removed``), if any."""
 
     url: str
     text: str
     value: str = ""
     id: str = ""
+    tag: str = ""
 
     @classmethod
     def from_sample(cls, sample: Mapping[str, Any]) -> "Document":
@@ -74,11 +76,24 @@ class Samples:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """One group of near-duplicates: how many documents it holds and those sampled from it."""
+
+    size: int
+    documents: Sequence[Document]
+
+    @property
+    def summary(self) -> str:
+        shown = f", {len(self.documents):,} shown" if len(self.documents) < self.size else ""
+        return f"{self.size:,} documents{shown}"
+
+
+@dataclass(frozen=True)
 class Clusters:
     """Groups of near-duplicate documents, each group shown side by side."""
 
     title: str
-    clusters: Sequence[Sequence[Document]]
+    clusters: Sequence[Cluster]
     kind: str = "clusters"
 
 

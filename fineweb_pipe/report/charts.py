@@ -22,7 +22,8 @@ Formatter = Callable[[float], str]
 
 @dataclass(frozen=True)
 class Series:
-    """One named row of values, one value per category (a run, or documents before/after filtering)."""
+    """One named row of values, one value per category (a run, or documents before/after filtering); in a
+    funnel, None where the run has no such step."""
 
     name: str
     values: Sequence[float]
@@ -143,19 +144,26 @@ def hbar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
 
 def funnel_chart(steps: Sequence[str], runs: Sequence[Series], *, title: str, width: int = 880) -> Markup:
     """Documents left after each step as centred bars, one column per run (two runs: side by side), with
-    the share each step removed between rows, so the step that removes most stands out."""
+    the share each step removed between rows, so the step that removes most stands out. A value of None
+    is a step the run does not have: marked absent, and the next step's share is of the last step it has."""
     label_w, top, row_h, bar_h = 170, 30 if len(runs) > 1 else 8, 40, 24
     col_w = (width - label_w) / max(1, len(runs))
     height = top + row_h * len(steps) + 4
-    highest = max((v for r in runs for v in r.values), default=0) or 1
+    highest = max((v for r in runs for v in r.values if v is not None), default=0) or 1
     body = []
     for c, run in enumerate(runs):
         centre = label_w + c * col_w + col_w / 2
         if len(runs) > 1:
             body.append(f'<text class="legend" x="{centre:.1f}" y="16" text-anchor="middle">'
                         f"{escape(run.name)}</text>")
+        previous = None
         for i, value in enumerate(run.values):
             y = top + i * row_h
+            if value is None:
+                body.append(f'<text class="absent" x="{centre:.1f}" y="{y + bar_h / 2 + 4:.1f}" '
+                            f'text-anchor="middle"><title>{escape(steps[i])} · {escape(run.name)}: no such step'
+                            "</title>absent</text>")
+                continue
             w = max((col_w - 130) * value / highest, 1.0)
             body.append(f'<rect class="series-{c}" x="{centre - w / 2:.1f}" y="{y:.1f}" width="{w:.1f}" '
                         f'height="{bar_h}" rx="3"><title>{escape(steps[i])} · {escape(run.name)}: '
@@ -165,12 +173,12 @@ def funnel_chart(steps: Sequence[str], runs: Sequence[Series], *, title: str, wi
             text_x, anchor, cls = (centre, "middle", "on-bar") if fits else (centre + w / 2 + 6, "start", "value")
             body.append(f'<text class="{cls}" x="{text_x:.1f}" y="{y + bar_h / 2 + 4:.1f}" '
                         f'text-anchor="{anchor}">{escape(text)}</text>')
-            previous = run.values[i - 1] if i else None
             if previous and value < previous:
                 # between this bar and the one above, beside the wider of the two: the cut this step made
                 edge = centre + (col_w - 130) * previous / highest / 2 + 8
                 body.append(f'<text class="removed" x="{edge:.1f}" y="{y - (row_h - bar_h) / 2 + 4:.1f}">'
                             f"−{escape(share(previous - value, previous))}</text>")
+            previous = value
     for i, step in enumerate(steps):
         body.append(f'<text class="label" x="{label_w - 10}" y="{top + i * row_h + bar_h / 2 + 4:.1f}" '
                     f'text-anchor="end"><title>{escape(step)}</title>{escape(_cut(step))}</text>')

@@ -1,7 +1,8 @@
 """Two runs side by side: the funnel and the removal reasons, what a user reads after changing a threshold.
 
-Steps are matched by name; a step only one run has shows ``—`` for the other. The order is run A's,
-with run B's extra steps after them.
+Steps are matched by name; a step only one run has is absent from the other, shown as ``—`` in the
+tables and as "absent" in the chart, never as zero documents. A step only run B has goes after the step
+before it in run B.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from fineweb_pipe.report.funnel import Step, funnel_steps
 from fineweb_pipe.report.units import count, share
 
 Stats = Mapping[str, Any]
+ABSENT = "—"
 
 
 def _signed(delta: int) -> str:
     return f"+{delta:,}" if delta > 0 else f"{delta:,}" if delta else "0"
+
+
+def _difference(a: int | None, b: int | None) -> str:
+    return ABSENT if a is None or b is None else _signed(b - a)
 
 
 def _reasons(stats: Stats) -> dict[tuple[str, str], int]:
@@ -26,41 +32,51 @@ def _reasons(stats: Stats) -> dict[tuple[str, str], int]:
             for stage in stats.get("stages") or [] for reason, n in (stage.get("dropped") or {}).items()}
 
 
+def _merged(names_a: list[str], names_b: list[str]) -> list[str]:
+    """Run A's step names, with each of run B's others inserted after the step before it in run B."""
+    names = list(names_a)
+    for i, name in enumerate(names_b):
+        if name not in names:
+            names.insert(names.index(names_b[i - 1]) + 1 if i else 0, name)
+    return names
+
+
 def compare_section(stats_a: Stats, stats_b: Stats, name_a: str, name_b: str) -> Section:
     steps_a = {step.name: step for step in funnel_steps(stats_a)}
     steps_b = {step.name: step for step in funnel_steps(stats_b)}
-    names = list(steps_a) + [name for name in steps_b if name not in steps_a]
-    absent = Step("", "", 0, 0, None, 0)
+    names = _merged(list(steps_a), list(steps_b))
 
-    def docs(steps: dict[str, Step], name: str) -> str:
-        return count(steps[name].docs) if name in steps else "—"
+    def docs(steps: dict[str, Step], name: str) -> int | None:
+        return steps[name].docs if name in steps else None
 
     def removed_here(steps: dict[str, Step], name: str) -> str:
-        return share(steps[name].removed, steps[name].docs_before) if name in steps else "—"
+        return share(steps[name].removed, steps[name].docs_before) if name in steps else ABSENT
 
-    funnel_rows = []
-    for name in names:
-        a, b = steps_a.get(name, absent), steps_b.get(name, absent)
-        funnel_rows.append([name, docs(steps_a, name), docs(steps_b, name), _signed(b.docs - a.docs),
-                            removed_here(steps_a, name), removed_here(steps_b, name)])
-    chart = funnel_chart(names, [Series(name_a, [steps_a.get(n, absent).docs for n in names]),
-                                 Series(name_b, [steps_b.get(n, absent).docs for n in names])],
+    funnel_rows = [[name, count(docs(steps_a, name)), count(docs(steps_b, name)),
+                    _difference(docs(steps_a, name), docs(steps_b, name)),
+                    removed_here(steps_a, name), removed_here(steps_b, name)] for name in names]
+    chart = funnel_chart(names, [Series(name_a, [docs(steps_a, n) for n in names]),
+                                 Series(name_b, [docs(steps_b, n) for n in names])],
                          title=f"Funnel: {name_a} and {name_b}")
+    stages_a = {str(s.get("name")) for s in stats_a.get("stages") or []}
+    stages_b = {str(s.get("name")) for s in stats_b.get("stages") or []}
     reasons_a, reasons_b = _reasons(stats_a), _reasons(stats_b)
-    reason_keys = list(reasons_a) + [key for key in reasons_b if key not in reasons_a]
-    reason_rows = [[stage, reason, count(reasons_a.get((stage, reason), 0)), count(reasons_b.get((stage, reason), 0)),
-                    _signed(reasons_b.get((stage, reason), 0) - reasons_a.get((stage, reason), 0))]
-                   for stage, reason in reason_keys]
+    reason_rows = []
+    for stage, reason in list(reasons_a) + [key for key in reasons_b if key not in reasons_a]:
+        a = reasons_a.get((stage, reason), 0) if stage in stages_a else None
+        b = reasons_b.get((stage, reason), 0) if stage in stages_b else None
+        reason_rows.append([stage, reason, count(a), count(b), _difference(a, b)])
     last_a, last_b = list(steps_a.values())[-1], list(steps_b.values())[-1]
     first_a, first_b = list(steps_a.values())[0], list(steps_b.values())[0]
     return Section("compare", f"Compared with {name_b}", [
         Figures([(f"kept · {name_a}", f"{count(last_a.docs)} ({share(last_a.docs, first_a.docs)})"),
                  (f"kept · {name_b}", f"{count(last_b.docs)} ({share(last_b.docs, first_b.docs)})"),
                  ("difference", _signed(last_b.docs - last_a.docs))]),
-        Chart(chart, f"Documents left after each step: {name_a} (left) and {name_b} (right)."),
+        Chart(chart, f"Documents left after each step: {name_a} (left) and {name_b} (right); "
+                     "a step one run does not have is marked absent."),
         Table(["step", f"documents · {name_a}", f"documents · {name_b}", "difference",
                f"removed here · {name_a}", f"removed here · {name_b}"], funnel_rows),
         Table(["filter", "reason", name_a, name_b, "difference"], reason_rows,
               caption="Documents removed, by reason", text_columns=2),
-        Note("Differences are the second run minus this one."),
+        Note(f"Differences are the second run minus this one; {ABSENT}: the run has no such step."),
     ])

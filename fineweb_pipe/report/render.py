@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from fineweb_pipe.report.blocks import Section
+from fineweb_pipe.report.languages import LanguageStep
 from fineweb_pipe.report.sections import build_sections
 from fineweb_pipe.report.units import duration
 
@@ -39,9 +40,10 @@ def _meta(stats: Mapping[str, Any]) -> list[str]:
     return [item for item in items if item]
 
 
-def render_page(stats: Mapping[str, Any], run_name: str, comparison: Section | None = None) -> str:
+def render_page(stats: Mapping[str, Any], run_name: str, comparison: Section | None = None,
+                language_steps: Sequence[LanguageStep] | None = ()) -> str:
     """The whole report of one run as an HTML document; ``comparison`` goes right after the funnel."""
-    sections: Sequence[Section] = build_sections(stats)
+    sections: Sequence[Section] = build_sections(stats, language_steps)
     if comparison is not None:
         sections = [sections[0], comparison, *sections[1:]]
     css = Markup(files("fineweb_pipe.report").joinpath("assets/report.css").read_text(encoding="utf-8"))

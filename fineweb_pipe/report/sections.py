@@ -6,9 +6,10 @@ not know are ignored, so stats written by newer stages still render.
 
 Sections from global stages are read with these keys (all optional):
 
-- ``sections.dedup``: ``docs_in``, ``docs_removed``, ``removed_share`` (0..1), ``clusters``,
-  ``cluster_sizes`` (``{size: clusters}`` or a histogram ``{edges, counts}``), ``examples`` (a list of
-  clusters, each a list of ``{id, url, text}`` or ``{"documents": [...]}``).
+- ``sections.dedup`` (written by :class:`fineweb_pipe.dedup.MinHashDedup`): ``docs_in``, ``removed``,
+  ``removed_share`` (0..1), ``clusters``, ``docs_in_clusters``, ``cluster_sizes`` (``{size: clusters}`` or
+  a histogram ``{edges, counts}``), ``examples`` (a list of ``{size, members}``, members being
+  ``{id, url, text, kept}``).
 - ``sections.tokens`` (written by :mod:`fineweb_pipe.tokens`): ``format``, ``vocab_size``, ``totals``
   (``{split: {tokens, documents}}``), ``shards`` (how many), ``tokens_per_shard`` (``{file: tokens}``),
   ``bytes_per_token``, ``top_tokens`` (list of ``{id, token, count}``).
@@ -17,12 +18,15 @@ Sections from global stages are read with these keys (all optional):
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from fineweb_pipe.report.blocks import Block, Chart, Clusters, Document, Figures, Note, Samples, Section, Table
+from fineweb_pipe.report.blocks import Block, Chart, Cluster, Clusters, Document, Figures, Note, Samples, Section, Table
 from fineweb_pipe.report.charts import Series, bar_chart, funnel_chart, hbar_chart, histogram
 from fineweb_pipe.report.funnel import funnel_steps, has_tokens
+from fineweb_pipe.report.languages import LanguageStep, languages_before
 from fineweb_pipe.report.units import compact, count, duration, share, size
 
 Stats = Mapping[str, Any]
@@ -149,31 +153,57 @@ def kept_section(stats: Stats) -> Section:
     ])
 
 
-def languages_section(stats: Stats) -> Section:
-    profiles = [("before", _profile(stats, "before")), ("after", _profile(stats, "after"))]
-    present = [(name, p) for name, p in profiles if p.get("languages")]
-    if not present:
+def languages_section(stats: Stats, steps: Sequence[LanguageStep] | None = ()) -> Section:
+    """Documents per language before filtering (see :mod:`.languages`; ``steps`` None: unknown) and in
+    the output."""
+    before, unknown = languages_before(stats, steps)
+    after = dict(_profile(stats, "after").get("languages") or {})
+    if not before and not after:
+        if unknown:
+            return Section("languages", "Languages", missing=(
+                f"no document kept has a language, and the languages of those removed are unknown: {unknown}"))
+        if steps:
+            return Section("languages", "Languages", missing=(
+                f"language identification ran ({', '.join(step.name for step in steps)}) but saw no document"))
         return Section("languages", "Languages", missing="no language identification ran in this run")
-    totals: dict[str, int] = {}
-    for _, profile in present:
-        for code, n in profile["languages"].items():
-            totals[code] = totals.get(code, 0) + n
+    totals = Counter(after)
+    totals.update(before or {})
     codes = sorted(totals, key=lambda c: -totals[c])
     top = codes[:TOP_LANGUAGES]
-    series = [Series(name, [p["languages"].get(c, 0) for c in top]) for name, p in present]
+    set_aside: list[LanguageStep] = list(steps or []) if before else []  # before known: so is each step's part
+
+    def row(code: str) -> list[str]:
+        cells = [code]
+        if before:
+            cells += [count(before.get(code, 0)), *(count((s.removed or {}).get(code, 0)) for s in set_aside)]
+        cells.append(count(after.get(code, 0)))
+        if before:
+            cells.append(share(before.get(code, 0), sum(before.values())))
+        return cells + [share(after.get(code, 0), sum(after.values()))]
+
+    headers = (["language", "documents before", *(f"removed by {s.name}" for s in set_aside), "documents after",
+                "share before", "share after"] if before else ["language", "documents after", "share after"])
+    series = ([Series("before", [before.get(c, 0) for c in top])] if before else []) + [
+        Series("after", [after.get(c, 0) for c in top])]
     blocks: list[Block] = [
         Chart(hbar_chart(top, series, title="Documents per language"),
-              f"The {len(top)} most frequent languages, before and after filtering."),
-        Table(["language", *(f"documents {name}" for name, _ in present), *(f"share {name}" for name, _ in present)],
-              [[c, *(count(p["languages"].get(c, 0)) for _, p in present),
-                *(share(p["languages"].get(c, 0), sum(p["languages"].values())) for _, p in present)]
-               for c in codes]),
+              f"The {len(top)} most frequent languages, {'before and after filtering' if before else 'in the output'}."),
+        Table(headers, [row(c) for c in codes]),
     ]
-    edges, score_series = _histogram_series(present, "language_score")
+    if set_aside:
+        blocks.append(Note(f"Before: the documents language identification saw ({', '.join(s.name for s in set_aside)}), "
+                           "by the language it found: those it removed and those it let through. After: the output."))
+    if unknown:
+        blocks.append(Note(f"No documents per language before filtering: {unknown}."))
+    if not after:
+        blocks.append(Note("No document was kept: the output has no language."))
+    score_profiles = [(name, p) for name, p in (("before", _profile(stats, "before")), ("after", _profile(stats, "after")))
+                      if sum((p.get("language_score") or {}).get("counts") or [])]
+    edges, score_series = _histogram_series(score_profiles, "language_score")
     if score_series:
         blocks.append(Chart(histogram(edges, score_series, title="Language score", edge_format=_score_edge),
-                            "Probability of the top language label.",
-                            _bins_table(edges, score_series, _score_edge)))
+                            f"Probability of the top language label, {' and '.join(s.name for s in score_series)} "
+                            "filtering.", _bins_table(edges, score_series, _score_edge)))
     return Section("languages", "Languages", blocks)
 
 
@@ -221,19 +251,24 @@ def dedup_section(stats: Stats) -> Section:
     figures = []
     if "removed_share" in dedup:
         figures.append(("removed", f"{100 * float(dedup['removed_share']):.1f}%"))
-    for key, label in (("docs_in", "documents in"), ("docs_removed", "documents removed"), ("clusters", "clusters")):
+    for key, label in (("docs_in", "documents in"), ("removed", "documents removed"), ("clusters", "clusters"),
+                       ("docs_in_clusters", "documents in clusters")):
         if key in dedup:
             figures.append((label, count(dedup[key])))
     blocks: list[Block] = [Figures(figures)] if figures else []
     if dedup.get("cluster_sizes"):
         blocks.append(_cluster_size_chart(dedup["cluster_sizes"]))
-    clusters = []
-    for example in dedup.get("examples") or []:
-        members = example.get("documents", []) if isinstance(example, Mapping) else example
-        clusters.append([Document.from_sample(m) for m in members])
+    clusters = [_cluster(example) for example in dedup.get("examples") or []]
     if clusters:
         blocks.append(Clusters("example clusters (documents judged near-duplicates of each other)", clusters))
     return Section("dedup", "Deduplication", blocks)
+
+
+def _cluster(example: Mapping[str, Any]) -> Cluster:
+    """An example cluster as the dedup stage writes it: its size and a few members, each kept or removed."""
+    members = example.get("members") or []
+    documents = [replace(Document.from_sample(m), tag="kept" if m.get("kept") else "removed") for m in members]
+    return Cluster(int(example.get("size") or len(documents)), documents)
 
 
 def pii_section(stats: Stats) -> Section:
@@ -356,11 +391,9 @@ def run_section(stats: Stats) -> Section:
     return Section("run", "The run", blocks)
 
 
-SECTION_BUILDERS: tuple[Callable[[Stats], Section], ...] = (
-    funnel_section, removals_section, kept_section, languages_section, lengths_section,
-    dedup_section, pii_section, tokens_section, run_section,
-)
-
-
-def build_sections(stats: Stats) -> list[Section]:
-    return [build(stats) for build in SECTION_BUILDERS]
+def build_sections(stats: Stats, language_steps: Sequence[LanguageStep] | None = ()) -> list[Section]:
+    """Every section of the report, in page order; ``language_steps`` (read from the run folder, None where
+    it is unknown) give the languages before filtering."""
+    return [funnel_section(stats), removals_section(stats), kept_section(stats),
+            languages_section(stats, language_steps), lengths_section(stats), dedup_section(stats),
+            pii_section(stats), tokens_section(stats), run_section(stats)]

@@ -1,6 +1,12 @@
-"""A realistic ``stats.json`` for report tests: a FineWeb-style run over three WARC files with every
-section filled, web samples that include hostile and broken HTML, and histograms built with the real
-:mod:`fineweb_pipe.stats` classes so that the layout is the one runs write."""
+"""Runs for report tests.
+
+- ``stats``: a hand-written ``stats.json`` of a FineWeb-style run over three WARC files with every section
+  filled, web samples that include hostile and broken HTML, and histograms built with the real
+  :mod:`fineweb_pipe.stats` classes. Quick, and it holds what a small real run lacks (hostile text, large
+  clusters, errors), but it is only as true as its author: so also
+- ``demo_run``: a real run of the FineWeb recipe (``pipelines/fineweb.py``) over the demo's sample crawl,
+  in-process, whose ``stats.json`` is what the report must read; and ``language_run``, real runs of a
+  short pipeline whose language filter may remove every document."""
 
 from __future__ import annotations
 
@@ -16,7 +22,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fineweb_pipe.sample import write_sample_warc
 from fineweb_pipe.stats import Histogram
+
+REPO = Path(__file__).resolve().parents[2]
 
 HOSTILE_TEXT = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 BROKEN_HTML = "</table></div><!-- never closed <b>bold <a href='javascript:alert(4)'>click</a> <style>body{display:none}"
@@ -131,17 +140,25 @@ def build_stats() -> dict[str, Any]:
                    {"file": "s3://commoncrawl/crawl-data/CC-MAIN-2024-10/0.warc.gz", "offset": 1_204_556,
                     "type": "charset_decode", "message": "'<meta charset=\"x-evil\">' is not a known charset"}],
         "sections": {
-            "dedup": {"docs_in": 3402, "docs_removed": 391, "removed_share": 391 / 3402, "clusters": 212,
+            # The layout MinHashDedup writes (fineweb_pipe/dedup/stage.py); test_real_run checks a real one.
+            "dedup": {"method": "minhash_lsh", "docs_in": 3402, "removed": 391, "removed_share": 391 / 3402,
+                      "clusters": 212, "docs_in_clusters": 603,
                       "cluster_sizes": {"2": 150, "3": 38, "4": 12, "5": 6, "7": 3, "12": 2, "31": 1},
                       "examples": [
-                          [{"id": "<urn:uuid:d1>", "url": "https://shop-a.example/privacy", "text": COOKIE_BANNER},
-                           {"id": "<urn:uuid:d2>", "url": "https://shop-b.example/privacy", "text": COOKIE_BANNER},
-                           {"id": "<urn:uuid:d3>", "url": "https://shop-c.example/legal", "text": COOKIE_BANNER}],
-                          {"documents": [
-                              {"id": "<urn:uuid:d4>", "url": "https://wire.example/river-walk", "text": ARTICLE},
-                              {"id": "<urn:uuid:d5>", "url": "https://local.example/2024/river", "text": ARTICLE}]},
+                          {"cluster_id": 31, "size": 31, "members": [
+                              {"cluster_id": 31, "kept": True, "id": "<urn:uuid:d1>",
+                               "url": "https://shop-a.example/privacy", "text": COOKIE_BANNER},
+                              {"cluster_id": 31, "kept": False, "id": "<urn:uuid:d2>",
+                               "url": "https://shop-b.example/privacy", "text": COOKIE_BANNER},
+                              {"cluster_id": 31, "kept": False, "id": "<urn:uuid:d3>",
+                               "url": "https://shop-c.example/legal", "text": COOKIE_BANNER}]},
+                          {"cluster_id": 4, "size": 2, "members": [
+                              {"cluster_id": 4, "kept": True, "id": "<urn:uuid:d4>",
+                               "url": "https://wire.example/river-walk", "text": ARTICLE},
+                              {"cluster_id": 4, "kept": False, "id": "<urn:uuid:d5>",
+                               "url": "https://local.example/2024/river", "text": ARTICLE}]},
                       ],
-                      "minhash": {"bands": 14, "rows": 8}},
+                      "params": {"num_bands": 14, "rows_per_band": 8}},
             "tokens": {"folder": "/data/out/fineweb-demo/tokens", "format": "llmc", "dtype": "uint16",
                        "vocab_size": 50257, "engine": ["tiktoken"], "tiktoken_mismatches": [],
                        "totals": {"train": {"tokens": 4_006_775, "documents": 2860},
@@ -183,6 +200,54 @@ def hostile_text() -> str:
 def make_run(tmp_path: Path) -> Callable[[str, dict[str, Any]], Path]:
     """Write a run folder named ``name`` holding ``stats``; returns the folder."""
     return lambda name, stats: write_run(tmp_path / name, stats)
+
+
+def _run(pipeline: Path, crawl: Path, output: Path) -> Path:
+    from fineweb_pipe.cli import main  # imports the engines (Ray): only for the tests of real runs
+
+    assert main(["run", str(pipeline), "--input", str(crawl), "--output", str(output), "--engine", "local",
+                 "--quiet"]) == 0
+    return output
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of the demo (`make demo`: the sample crawl with `fineweb-pipe sample`'s defaults,
+    through pipelines/fineweb.py), run in-process; the run wrote its own report.html. Do not change it."""
+    work = tmp_path_factory.mktemp("demo")
+    write_sample_warc(str(work / "input" / "sample.warc.gz"))
+    return _run(REPO / "pipelines" / "fineweb.py", work / "input", work / "output")
+
+
+LANGUAGE_RUN = """
+from fineweb_pipe.pipeline import Pipeline
+from fineweb_pipe.stages.extraction import TrafilaturaExtractor
+from fineweb_pipe.stages.language import LanguageFilter
+
+pipeline = Pipeline(name="language-only", steps=[
+    TrafilaturaExtractor(), LanguageFilter(languages={languages!r}, keep_removed={keep_removed!r})])
+"""
+
+
+@pytest.fixture(scope="session")
+def language_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[tuple[str, ...], bool], Path]:
+    """Real runs of a short pipeline, trafilatura then a language filter keeping ``languages`` (with or
+    without keeping what it removed), over a small sample crawl; e.g. ``("kl",)`` removes every document.
+    Do not change them."""
+    work = tmp_path_factory.mktemp("language-only")
+    write_sample_warc(str(work / "input" / "sample.warc.gz"), pages=60, seed=1)
+    runs: dict[tuple[tuple[str, ...], bool], Path] = {}
+
+    def run(languages: tuple[str, ...], keep_removed: bool) -> Path:
+        key = (languages, keep_removed)
+        if key not in runs:
+            name = f"{'-'.join(languages)}-{'kept' if keep_removed else 'dropped'}"
+            pipeline = work / f"{name.replace('-', '_')}.py"
+            pipeline.write_text(LANGUAGE_RUN.format(languages=languages, keep_removed=keep_removed), encoding="utf-8")
+            runs[key] = _run(pipeline, work / "input", work / name)
+        return runs[key]
+
+    return run
 
 
 def _devtools() -> ModuleType:

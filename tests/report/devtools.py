@@ -125,12 +125,15 @@ class Browser:
             raise DevToolsError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def screenshot(self, path: Path, full_page: bool = False) -> None:
+    def screenshot(self, path: Path, full_page: bool = False, clip: dict[str, float] | None = None) -> None:
+        """The viewport, the whole page, or ``clip`` (``x``, ``y``, ``width``, ``height`` in page pixels)."""
         params: dict[str, Any] = {"format": "png"}
         if full_page:
-            params["captureBeyondViewport"] = True
             height = self.evaluate("document.documentElement.scrollHeight")
-            params["clip"] = {"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1}
+            clip = {"x": 0, "y": 0, "width": 1280, "height": height}
+        if clip is not None:
+            params["captureBeyondViewport"] = True
+            params["clip"] = {**clip, "scale": 1}
         data = self.send("Page.captureScreenshot", params)["data"]
         path.write_bytes(base64.b64decode(data))
 
