@@ -320,6 +320,7 @@ def tokens_section(stats: Stats) -> Section:
         figures[:0] = [("tokens", count(sum(t.get("tokens", 0) for t in totals.values()))),
                        ("documents", count(sum(t.get("documents", 0) for t in totals.values())))]
     blocks: list[Block] = [Figures(figures)]
+    blocks += [Note(f"Warning: {warning}") for warning in tokens.get("warnings") or []]
     if totals:
         blocks.append(Table(["split", "tokens", "documents"],
                             [[split, count(t.get("tokens")), count(t.get("documents"))] for split, t in totals.items()]))
@@ -357,14 +358,21 @@ def run_section(stats: Stats) -> Section:
     cpu_total = sum(s.get("cpu_s", 0) for s in stages)
     documents = reader.get("documents", 0)
     errors = reader.get("errors") or {}
+    phases = [p for p in run.get("phases") or [] if isinstance(p, dict)]
+    resumed = sum(p.get("shards_resumed", 0) for p in phases)
     blocks: list[Block] = [Figures([
-        ("wall time", duration(wall)),
-        ("CPU time", duration(cpu_total)),
-        ("documents / s", f"{documents / wall:,.1f}" if wall else "—"),
+        ("wall time" if not resumed else "wall time, this run", duration(wall)),
+        ("CPU time" if not resumed else "CPU time, all runs", duration(cpu_total)),
+        # A resumed run's wall time does not cover the documents earlier runs processed.
+        ("documents / s", f"{documents / wall:,.1f}" if wall and not resumed else "—"),
         ("workers", count(run.get("workers"))),
         ("input files", count(_input_file_count(run))),
         ("errors", count(sum(errors.values()))),
     ])]
+    if resumed:
+        blocks.append(Note(f"This run resumed: {resumed} of {sum(p.get('shards', 0) for p in phases)} shard phases had "
+                           "been finished by earlier runs into this folder. Wall time is this run's; CPU time and "
+                           "the counts cover every run."))
     if stages:
         names = [str(s.get("name")) for s in stages]
         blocks.append(Chart(hbar_chart(names, [Series("CPU time", [s.get("cpu_s", 0) for s in stages])],

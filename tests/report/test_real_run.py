@@ -175,3 +175,19 @@ def test_out_writes_elsewhere_and_leaves_the_run_folder_alone(demo_run: Path, tm
 
     assert (written.read_bytes(), written.stat().st_mtime_ns, sorted(p.name for p in demo_run.iterdir())) == before
 
+
+
+def test_the_report_of_a_resumed_run_keeps_this_run_apart_from_earlier_ones(demo_run: Path, tmp_path: Path) -> None:
+    rerun = Path(shutil.copytree(demo_run, tmp_path / "output"))
+    crawl = demo_run.parent / "input"
+    assert main(["run", str(Path(__file__).parents[2] / "pipelines" / "fineweb.py"), "--input", str(crawl),
+                 "--output", str(rerun), "--engine", "local", "--quiet"]) == 0
+    run = next(s for s in build_sections(load_stats(rerun), language_steps(rerun)) if s.id == "run")
+    figures = dict(next(b for b in run.blocks if isinstance(b, Figures)).items)
+    assert figures["documents / s"] == "—" and "wall time, this run" in figures
+    assert any(isinstance(b, Note) and "This run resumed" in b.text for b in run.blocks)
+
+
+def test_the_token_section_says_the_vocabulary_is_short_of_the_one_asked_for(demo_run: Path) -> None:
+    tokens = next(s for s in build_sections(load_stats(demo_run), language_steps(demo_run)) if s.id == "tokens")
+    assert any(isinstance(b, Note) and "vocab_size=8192" in b.text and "1,641" in b.text for b in tokens.blocks)
