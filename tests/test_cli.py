@@ -104,3 +104,14 @@ def test_ctrl_c_on_an_embedded_ray_run_is_one_line_and_the_rerun_resumes(tmp_pat
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["reader"]["documents"] == 1500
     shutil.rmtree(ray_temp, ignore_errors=True)
+
+
+def test_a_relative_output_inside_a_ray_job_s_working_dir_copy_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    job_dir = tmp_path / "session_x" / "runtime_resources" / "working_dir_files" / "_ray_pkg_0"
+    job_dir.mkdir(parents=True)
+    write_sample_warc(str(job_dir / "in" / "a.warc.gz"), pages=5)
+    monkeypatch.chdir(job_dir)
+    code, err = run_cli(["run", RECIPE, "--input", "in", "--output", "out"], capsys)
+    assert code == EXIT_USAGE and "Ray's copy of the job's --working-dir" in err[-1]
+    assert not (job_dir / "out").exists()

@@ -55,6 +55,8 @@ STATS_FORMAT = 1
 # Runs of a phase over its unfinished shards when workers are lost (each run redoes only those).
 PHASE_ATTEMPTS = 4
 MEASURE_BATCH_ROWS = 4096
+# Where `ray job submit --working-dir` unpacks the job's files, and runs it.
+RAY_WORKING_DIR_COPY = "/runtime_resources/working_dir_files/"
 
 
 @dataclass
@@ -77,6 +79,9 @@ def output_folder(path: str) -> str:
     if "://" in path:
         raise ConfigurationError(f"output {path!r}: give a file system path that every node sees (NFS, Lustre, "
                                  "or a bucket mounted with s3fs-fuse); object-store URIs work for inputs only")
+    if not os.path.isabs(path) and RAY_WORKING_DIR_COPY in os.getcwd().replace(os.sep, "/"):
+        raise ConfigurationError(f"output {path!r} is relative to Ray's copy of the job's --working-dir, which Ray "
+                                 "deletes: give an absolute path that every node sees (e.g. /shared/out)")
     return os.path.abspath(path)
 
 
