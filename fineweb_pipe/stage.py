@@ -7,18 +7,22 @@ Kinds of stage:
   ends a streaming phase before it and hands it a :class:`GlobalContext`.
 
 A streaming stage (filter or transform) gets a batch of documents as an Arrow table and returns a
-:class:`StageResult`. State that is expensive to build (a model, a block list) is built in ``setup()``,
-which the engine calls once per worker before the first batch; the constructor only stores plain
-parameters so that a stage pickles cheaply to remote workers.
+:class:`StageResult`. State that is expensive to build (a model, a block list, a child process) is built
+in ``setup()`` and its attribute names listed in ``worker_state``: the constructor only stores plain
+parameters, the base class leaves the worker state out when the stage is pickled to a worker or copied,
+and the engine runs ``setup()`` once per worker before the first batch. Counts for the run's stats
+(entities found, time-outs) are added with :meth:`Stage.count` from any stage.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -62,12 +66,32 @@ def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _name_of(stage: Stage | GlobalStage) -> str:
-    return getattr(stage, "_name", None) or stage.default_name or _snake_case(type(stage).__name__)
+NamedT = TypeVar("NamedT", bound="_Named")
 
 
-class Stage(ABC):
-    """Base of every stage. Subclasses set ``resources`` and implement ``process``."""
+class _Named:
+    """A stage's name: ``default_name``, else the class name in snake case, unless ``named()`` set one."""
+
+    #: The name in stats, reports and output folders; empty: the class name in snake case. Set where
+    #: that splits a proper noun (``FineWeb`` would read ``fine_web``).
+    default_name: ClassVar[str] = ""
+    _name: str = ""
+
+    @property
+    def name(self) -> str:
+        """The name used in stats and reports; unique within a pipeline (the engine checks)."""
+        return self._name or self.default_name or _snake_case(type(self).__name__)
+
+    def named(self: NamedT, name: str) -> NamedT:
+        """A copy of this stage under another name, e.g. to run the same filter twice in one pipeline."""
+        renamed = copy.copy(self)
+        renamed._name = name
+        return renamed
+
+
+class Stage(_Named, ABC):
+    """Base of every stage. Subclasses set ``resources`` and implement ``process``; one that builds
+    per-worker state in ``setup()`` lists those attributes in ``worker_state``."""
 
     resources: ClassVar[Resources] = Resources()
     #: The engine writes this stage's dropped rows to ``removed/<name>/`` when true (e.g. non-English
@@ -77,32 +101,61 @@ class Stage(ABC):
     #: Whether the stage works in child processes (the extractors), whose CPU the engine then adds to
     #: the stage's: finding them scans the process table, so other stages are timed by their own process.
     uses_child_processes: ClassVar[bool] = False
-    #: The name in stats, reports and output folders; empty: the class name in snake case. Set where
-    #: that splits a proper noun (``FineWeb`` would read ``fine_web``).
-    default_name: ClassVar[str] = ""
-
-    @property
-    def name(self) -> str:
-        """The name used in stats and reports; unique within a pipeline (the engine checks)."""
-        return _name_of(self)
-
-    def named(self: StageT, name: str) -> StageT:
-        """Give this instance another name, e.g. to run the same filter twice in one pipeline."""
-        self._name = name
-        return self
+    #: The attributes ``setup()`` builds (annotate them on the class, without a default). They are not
+    #: pickled or copied: each worker builds its own.
+    worker_state: ClassVar[tuple[str, ...]] = ()
+    _set_up: bool = False
+    _counts: Counter[str] | None = None
 
     def setup(self) -> None:
-        """Load per-worker state (models, lists). Called once per worker before the first batch."""
+        """Build per-worker state (models, lists, child processes) into the ``worker_state`` attributes."""
+
+    def ensure_setup(self) -> None:
+        """Run ``setup()`` unless this instance has run it: the engine calls it on every worker before the
+        first batch."""
+        if self._set_up:
+            return
+        self._set_up = True  # first: setup() may read the worker state it has built
+        try:
+            self.setup()
+        except BaseException:
+            self._set_up = False
+            raise
+
+    if not TYPE_CHECKING:  # mypy would otherwise take every missing attribute of a stage for Any
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for a missing attribute: worker state read before setup() (a stage used
+            # directly, as in tests and benchmarks) runs it then.
+            if name in type(self).worker_state and not self._set_up:
+                self.ensure_setup()
+                return getattr(self, name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        dropped = {*type(self).worker_state, "_set_up", "_counts"}
+        return {k: v for k, v in self.__dict__.items() if k not in dropped}
+
+    def count(self, counter: str, n: int = 1) -> None:
+        """Add ``n`` to ``counter`` of the batch being processed (zero too: the counter then shows as 0).
+        ``Filter`` and ``Transform`` report them with the batch; a stage that implements ``process``
+        itself returns them with :meth:`take_counts` in its :class:`StageResult`."""
+        if self._counts is None:
+            self._counts = Counter()
+        self._counts[counter] += n
+
+    def take_counts(self) -> dict[str, int]:
+        """The counts added since the last call, as ``StageResult.counters``."""
+        counts, self._counts = self._counts, None
+        return dict(counts) if counts else {}
 
     @abstractmethod
     def process(self, batch: pa.Table) -> StageResult:
         """Process one batch of documents."""
 
     def __call__(self, batch: pa.Table) -> StageResult:
+        self.ensure_setup()
         return self.process(batch)
-
-
-StageT = TypeVar("StageT", bound=Stage)
 
 
 def split_by_decisions(batch: pa.Table, decisions: Sequence[Drop | None]) -> StageResult:
@@ -151,7 +204,9 @@ class Filter(Stage):
         """One decision per row: ``None`` keeps the document, a :class:`Drop` removes it."""
 
     def process(self, batch: pa.Table) -> StageResult:
-        return split_by_decisions(batch, self.decide(batch))
+        result = split_by_decisions(batch, self.decide(batch))
+        result.counters = self.take_counts()
+        return result
 
 
 class Transform(Stage):
@@ -165,7 +220,7 @@ class Transform(Stage):
         out = self.transform(batch)
         if out.num_rows != batch.num_rows:
             raise ValueError(f"{self.name}: a Transform must keep every row ({batch.num_rows} in, {out.num_rows} out)")
-        return StageResult(kept=out)
+        return StageResult(kept=out, counters=self.take_counts())
 
 
 def set_column(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray | list[Any]) -> pa.Table:
@@ -212,17 +267,13 @@ class GlobalContext(Protocol):
         """Put a JSON-serialisable section into ``stats.json`` (e.g. dedup cluster sizes, token counts)."""
 
 
-class GlobalStage(ABC):
+class GlobalStage(_Named, ABC):
     """A stage that needs all documents (dedup, global shuffle, tokenization into shards)."""
 
     resources: ClassVar[Resources] = Resources()
     #: False for a stage that consumes the documents (tokenization into shards): the documents the
     #: pipeline writes are then those that entered it.
     passes_documents: ClassVar[bool] = True
-    default_name: ClassVar[str] = ""  # as :attr:`Stage.default_name`
-    @property
-    def name(self) -> str:
-        return _name_of(self)
 
     @property
     def run_outputs(self) -> tuple[str, ...]:

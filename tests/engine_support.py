@@ -6,6 +6,7 @@ import glob
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,6 +60,22 @@ class MissingModel(Transform):
         raise FileNotFoundError("no model at /nonexistent/lid.bin; download it first")
 
     def transform(self, batch: pa.Table) -> pa.Table:
+        return batch
+
+
+class CountHttps(Transform):
+    """A stage written as the docs describe: worker state built in ``setup()`` (a lock, which does not
+    pickle), counts reported with ``count()``; no pickling or lazy-setup code of its own."""
+
+    worker_state = ("_lock",)
+    _lock: threading.Lock
+
+    def setup(self) -> None:
+        self._lock = threading.Lock()
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        with self._lock:
+            self.count("https_pages", sum(u.startswith("https://") for u in batch.column("url").to_pylist()))
         return batch
 
 

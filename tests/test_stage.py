@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
+import threading
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from fineweb_pipe import schema
 from fineweb_pipe.dedup import MinHashDedup
-from fineweb_pipe.stage import MAX_SLICED_RUNS, Drop, select_rows, split_by_decisions
+from fineweb_pipe.stage import MAX_SLICED_RUNS, Drop, Transform, select_rows, split_by_decisions
 from fineweb_pipe.stages.quality import C4QualityFilter, FineWebQualityFilter
 
 
@@ -28,6 +31,44 @@ def test_stage_names_come_from_the_class_unless_declared_or_given() -> None:
     assert FineWebQualityFilter().name == "fineweb_quality_filter"  # not fine_web_
     assert MinHashDedup().name == "minhash_dedup"
     assert FineWebQualityFilter().named("strict_fineweb").name == "strict_fineweb"
+
+
+def test_named_returns_a_renamed_copy_of_any_stage() -> None:
+    stage = C4QualityFilter(min_words_per_line=2)
+    renamed = stage.named("c4_lenient")
+    assert (stage.name, renamed.name, renamed.min_words_per_line) == ("c4_quality_filter", "c4_lenient", 2)
+    dedup = MinHashDedup()
+    assert dedup.named("dedup_again").name == "dedup_again" and dedup.name == "minhash_dedup"
+
+
+class _Tagger(Transform):
+    """Worker state that does not pickle (a lock), counts from ``transform``."""
+
+    worker_state = ("_lock",)
+    _lock: threading.Lock
+    setups = 0
+
+    def setup(self) -> None:
+        type(self).setups += 1
+        self._lock = threading.Lock()
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        with self._lock:
+            self.count("tagged", batch.num_rows)
+            self.count("never", 0)
+        return batch
+
+
+def test_worker_state_is_left_out_of_pickles_and_built_once_on_first_use() -> None:
+    stage = _Tagger().named("tagger")
+    result = stage(pages(3))  # set up on first use
+    assert result.counters == {"tagged": 3, "never": 0} and _Tagger.setups == 1
+    assert stage.process(pages(2)).counters == {"tagged": 2, "never": 0}  # counts are per batch
+    clone = pickle.loads(pickle.dumps(stage))
+    assert clone.name == "tagger" and "_lock" not in vars(clone)
+    clone.ensure_setup()
+    clone.ensure_setup()
+    assert _Tagger.setups == 2
 
 
 def test_split_keeps_the_rest_in_order_and_labels_the_drops() -> None:

@@ -23,7 +23,7 @@ class LocalExecutor(Executor):
         if not shards:
             return  # nothing left to do: no model loading either
         for stage in stages:
-            stage.setup()
+            stage.ensure_setup()
         for shard in shards:
             yield from process_shard(shard, stages, dirs)
 

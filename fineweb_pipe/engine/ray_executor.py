@@ -57,7 +57,7 @@ class _ShardWorker:
         self._stages = stages
         self._dirs = dirs
         for stage in stages:
-            stage.setup()
+            stage.ensure_setup()
         # What setup loaded (models, lists, modules) lives as long as this actor: out of the garbage
         # collector's view, full collections need not walk it again and again (~50 ms each once
         # presidio has imported spaCy). Not done in-process, where the process is the user's.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -75,3 +76,28 @@ def test_a_stage_that_cannot_set_up_fails_the_run_once(crawl: Path, tmp_path: Pa
                    executor, show_progress=False).run()
         assert not executor.is_transient(failed.value)  # not taken for a lost worker and run again
     assert time.monotonic() - started < 60
+
+
+def test_a_renamed_stage_reports_its_counts_under_its_name(crawl: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from ray import cloudpickle
+
+    import engine_support
+    from fineweb_pipe.engine.local import LocalExecutor
+    from fineweb_pipe.engine.ray_executor import RayExecutor
+    from fineweb_pipe.engine.runner import Runner
+
+    cloudpickle.register_pickle_by_value(engine_support)  # the test stage travels with the actors
+    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="fwp-", dir="/tmp"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    stage = engine_support.CountHttps()
+    pipeline = engine_support.make_pipeline(stage.named("https_counter"))
+    counted = {}
+    for name, executor in (("local", LocalExecutor()), ("ray", RayExecutor(workers=2))):
+        with executor:
+            Runner(pipeline, [str(crawl)], str(tmp_path / name), executor, show_progress=False).run()
+        stats = json.loads((tmp_path / name / "stats.json").read_text())
+        counted[name] = {s["name"]: s["counters"] for s in stats["stages"]}
+    assert counted["ray"] == counted["local"]
+    assert counted["ray"]["https_counter"]["https_pages"] > 0
+    assert "count_https" not in counted["ray"] and stage.name == "count_https"  # named() made a copy

@@ -145,7 +145,7 @@ def test_text_documents_pass_the_recipe_s_url_filter_and_extractor(tmp_path: Pat
     result = extractor.process(kept)
     assert result.kept.equals(kept) and result.counters == {"already_extracted": 3}
     assert extractor.process(kept.slice(0, 0)).kept.num_rows == 0  # the engine's zero-row batches
-    assert extractor._extract is None  # no extraction child was started
+    assert "_extract" not in vars(extractor)  # no extraction child was started
 
 
 @pytest.mark.shared_data

@@ -49,36 +49,29 @@ class HtmlExtractor(Stage):
     # The worker mostly waits on its child, which takes the CPU.
     resources = Resources(num_cpus=1.0, memory_mb=500)
     uses_child_processes = True
+    worker_state = ("_extract",)
+    _extract: PageFunction
 
     def __init__(self, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
         if timeout_s is not None and timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive or None (no limit), got {timeout_s}")
         self.timeout_s = timeout_s
-        self._extract: PageFunction | None = None
 
     @abstractmethod
     def extract_fn(self) -> ExtractFn:
         """The function that extracts one page (called once per worker, in ``setup``)."""
-
-    def __getstate__(self) -> dict:
-        # Ship parameters only; each worker starts its own child in setup().
-        return {**self.__dict__, "_extract": None}
 
     def setup(self) -> None:
         self._extract = start_page_function(self.extract_fn(), self.timeout_s)
 
     def close(self) -> None:
         """Stop the child process now (it also stops when this stage is garbage-collected or at exit)."""
-        if isinstance(self._extract, IsolatedFunction):
-            self._extract.close()
+        close_page_function(self)
 
     def process(self, batch: pa.Table) -> StageResult:
         if schema.HTML not in batch.column_names and schema.TEXT in batch.column_names:
             # Already extracted (WET, JSONL, Parquet text): the same pipeline runs on every input.
             return StageResult(kept=batch, counters={"already_extracted": batch.num_rows} if batch.num_rows else {})
-        if self._extract is None:
-            self.setup()
-        assert self._extract is not None
         if schema.HTML not in batch.column_names:
             raise KeyError(f"{self.name}: batch has no '{schema.HTML}' or '{schema.TEXT}' column (columns: "
                            f"{batch.column_names}); extraction reads HTML from a WARC reader")
@@ -104,7 +97,7 @@ class HtmlExtractor(Stage):
 
     def _extract_one(self, html: bytes) -> tuple[str | None, str | None, Drop | None]:
         try:
-            text, title = self._extract(html)  # type: ignore[misc]
+            text, title = self._extract(html)
         except CallTimedOut:
             return None, None, Drop("extraction_timeout", self.timeout_s)
         except CallFailed as exc:
@@ -112,6 +105,14 @@ class HtmlExtractor(Stage):
         if not text or not text.strip():
             return None, title, Drop("extraction_empty")
         return text, title, None
+
+
+def close_page_function(stage: Stage) -> None:
+    """Stop the child process of ``stage._extract`` now, if setup() started one (it also stops when the
+    stage is garbage-collected or at exit)."""
+    extract = stage.__dict__.get("_extract")  # not the attribute: reading it before setup() runs setup()
+    if isinstance(extract, IsolatedFunction):
+        extract.close()
 
 
 def start_page_function(fn: ExtractFn, timeout_s: float | None) -> PageFunction:

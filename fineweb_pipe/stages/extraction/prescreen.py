@@ -14,8 +14,10 @@ import pyarrow as pa
 
 from fineweb_pipe import schema
 from fineweb_pipe.stage import Drop, Resources, Stage, StageResult, select_rows, set_column, split_by_decisions
-from fineweb_pipe.stages.extraction.extractor import DEFAULT_TIMEOUT_S, PageFunction, start_page_function
-from fineweb_pipe.stages.extraction.isolated import CallFailed, CallTimedOut, IsolatedFunction
+from fineweb_pipe.stages.extraction.extractor import (
+    DEFAULT_TIMEOUT_S, PageFunction, close_page_function, start_page_function,
+)
+from fineweb_pipe.stages.extraction.isolated import CallFailed, CallTimedOut
 from fineweb_pipe.stages.extraction.resiliparse_extractor import extract_with_resiliparse
 from fineweb_pipe.stages.language import LanguageFilter
 
@@ -62,6 +64,8 @@ class LanguagePrescreen(Stage):
 
     resources = Resources(num_cpus=1.0, memory_mb=300)
     uses_child_processes = True
+    worker_state = ("_extract",)
+    _extract: PageFunction
 
     def __init__(self, languages: Sequence[str] = ("en",), min_score: float = DEFAULT_MIN_SCORE,
                  model_path: str | os.PathLike | None = None, keep_removed: bool = False,
@@ -79,31 +83,24 @@ class LanguagePrescreen(Stage):
         self.keep_removed = keep_removed
         self.removed_partition = schema.LANGUAGE
         self._lid = LanguageFilter(languages=None, model_path=model_path)
-        self._extract: PageFunction | None = None
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_extract": None}  # each worker starts its own child in setup()
 
     def setup(self) -> None:
         if not self.enabled:
             return
-        self._lid.setup()
+        self._lid.ensure_setup()
         self._extract = start_page_function(_fast_text, self.timeout_s)
 
     def close(self) -> None:
         """Stop the child process now (it also stops when this stage is garbage-collected or at exit)."""
-        if isinstance(self._extract, IsolatedFunction):
-            self._extract.close()
+        close_page_function(self)
 
     def screen(self, htmls: Sequence[bytes | None]) -> Screening:
         """The fast text, language and score of each page (UTF-8 HTML, as the WARC reader gives it)."""
-        if self._extract is None:
-            self.setup()
         texts: list[str | None] = []
         failures = 0
         for html in htmls:
             try:
-                text, _ = self._extract(html or b"")  # type: ignore[misc]
+                text, _ = self._extract(html or b"")
             except (CallTimedOut, CallFailed):
                 text = None
                 failures += 1

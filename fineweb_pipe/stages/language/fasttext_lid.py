@@ -6,6 +6,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +43,8 @@ class LanguageFilter(Stage):
     """
 
     resources = Resources(num_cpus=1.0, memory_mb=300)
+    worker_state = ("_model",)  # fastText models do not pickle
+    _model: Any  # fasttext.FastText._FastText (untyped)
 
     def __init__(self, languages: Sequence[str] | None = ("en",), min_score: float = 0.65,
                  model_path: str | os.PathLike | None = None, keep_removed: bool = False) -> None:
@@ -50,10 +53,6 @@ class LanguageFilter(Stage):
         self.model_path = str(model_path) if model_path is not None else None
         self.keep_removed = keep_removed
         self.removed_partition = schema.LANGUAGE
-        self._model = None
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_model": None}  # fastText models do not pickle; setup() loads one
 
     def setup(self) -> None:
         import fasttext
@@ -65,9 +64,6 @@ class LanguageFilter(Stage):
 
     def predict(self, texts: Sequence[str | None]) -> tuple[list[str | None], np.ndarray]:
         """Top language and its probability for each text (None and 0.0 for a blank text)."""
-        if self._model is None:
-            self.setup()
-        assert self._model is not None
         # fastText reads one line per text: newlines would end the input early.
         lines = [" ".join(t.split()) if t else "" for t in texts]
         present = [i for i, line in enumerate(lines) if line]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, ClassVar
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 import pyarrow as pa
 
 from fineweb_pipe import schema
-from fineweb_pipe.stage import Resources, StageResult, Transform, set_column
+from fineweb_pipe.stage import Resources, Transform, set_column
 from fineweb_pipe.stages.pii import entities as ent
 from fineweb_pipe.stages.pii.entities import DEFAULT_PHONE_LENIENCY, DEFAULT_PHONE_REGIONS, Detection, UserPattern
 from fineweb_pipe.stages.pii.phone import whole_numbers
@@ -43,6 +42,10 @@ class PiiScrubber(Transform):
     """
 
     resources: ClassVar[Resources] = Resources(num_cpus=1.0)
+    worker_state = ("_analyzer", "_prefilter", "_replacer")
+    _analyzer: PiiAnalyzer
+    _prefilter: Prefilter
+    _replacer: Replacer  # not for policy "annotate"
 
     def __init__(self, entities: Sequence[str] = ent.DEFAULT_ENTITIES, policy: Policy | str = Policy.FINEWEB,
                  keep_private_ips: bool = True, user_patterns: Sequence[UserPattern] = (),
@@ -67,13 +70,6 @@ class PiiScrubber(Transform):
         self.min_score = min_score
         self.hash_salt = hash_salt
         self.use_prefilter = prefilter
-        self._analyzer: PiiAnalyzer | None = None
-        self._prefilter: Prefilter | None = None
-        self._replacer: Replacer | None = None
-
-    def __getstate__(self) -> dict:
-        # Ship the plain parameters only; each worker rebuilds presidio in setup().
-        return {**self.__dict__, "_analyzer": None, "_prefilter": None, "_replacer": None}
 
     def setup(self) -> None:
         # Pattern recognizers need no torch; a spaCy NER model may (spacy-transformers).
@@ -88,9 +84,6 @@ class PiiScrubber(Transform):
 
     def detect(self, text: str) -> tuple[list[Detection], bool]:
         """The detections to act on in ``text`` (non-overlapping, in order) and whether presidio ran."""
-        if self._analyzer is None or self._prefilter is None:
-            self.setup()
-        assert self._analyzer is not None and self._prefilter is not None
         if self.use_prefilter:
             windows = self._prefilter.windows(text)
         else:
@@ -104,29 +97,25 @@ class PiiScrubber(Transform):
         resolved = whole_numbers(text, resolve_overlaps(found))
         return [d for d in resolved if keep_detection(d, text, self.keep_private_ips)], True
 
-    def process(self, batch: pa.Table) -> StageResult:
+    def transform(self, batch: pa.Table) -> pa.Table:
         texts = schema.text_column(batch).to_pylist()
-        counters: Counter[str] = Counter({DOCS_WITH_PII: 0, DOCS_ANALYZED: 0})
+        self.count(DOCS_WITH_PII, 0)
+        self.count(DOCS_ANALYZED, 0)
         per_doc: list[list[Detection]] = []
         for text in texts:
             detections, analyzed = self.detect(text) if text else ([], False)
             per_doc.append(detections)
-            counters[DOCS_ANALYZED] += analyzed
-            counters[DOCS_WITH_PII] += bool(detections)
-            counters.update(counter_name(d.entity_type) for d in detections)
+            self.count(DOCS_ANALYZED, analyzed)
+            self.count(DOCS_WITH_PII, bool(detections))
+            for d in detections:
+                self.count(counter_name(d.entity_type))
         if self.policy is Policy.ANNOTATE:
-            out = self._annotate(batch, per_doc)
-        else:
-            out = self._rewrite(batch, texts, per_doc)
-        return StageResult(kept=out, counters=dict(counters))
-
-    def transform(self, batch: pa.Table) -> pa.Table:
-        return self.process(batch).kept
+            return self._annotate(batch, per_doc)
+        return self._rewrite(batch, texts, per_doc)
 
     def _rewrite(self, batch: pa.Table, texts: list[str | None], per_doc: list[list[Detection]]) -> pa.Table:
         if not any(per_doc):
             return batch
-        assert self._replacer is not None
         scrubbed = [self._replacer.apply(text, found) if found and text is not None else text
                     for text, found in zip(texts, per_doc)]
         column_type = batch.schema.field(schema.TEXT).type

@@ -13,7 +13,7 @@ import pyarrow as pa
 import tldextract
 
 from fineweb_pipe import schema
-from fineweb_pipe.stage import Drop, Filter, Resources, StageResult, split_by_decisions
+from fineweb_pipe.stage import Drop, Filter, Resources
 from fineweb_pipe.stages.url.blocklists import (
     DEFAULT_CACHE_DIR,
     compiled_set,
@@ -22,7 +22,7 @@ from fineweb_pipe.stages.url.blocklists import (
     read_words,
     ut1_files,
 )
-from fineweb_pipe.stages.url.hash_set import hash_strings
+from fineweb_pipe.stages.url.hash_set import MappedHashSet, hash_strings
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -54,6 +54,13 @@ class UrlFilter(Filter):
     """
 
     resources = Resources(num_cpus=1.0, memory_mb=200)
+    worker_state = ("_domains", "_urls", "_hard_words", "_soft_words", "_subwords", "_tld")
+    _domains: MappedHashSet
+    _urls: MappedHashSet
+    _hard_words: frozenset[str]
+    _soft_words: frozenset[str]
+    _subwords: ahocorasick.Automaton
+    _tld: tldextract.TLDExtract
 
     def __init__(
         self,
@@ -76,11 +83,6 @@ class UrlFilter(Filter):
         self.subword_lists = [str(p) for p in subword_lists]
         self.soft_word_threshold = soft_word_threshold
         self.cache_dir = str(cache_dir)
-        self._ready = False
-
-    def __getstate__(self) -> dict:
-        # Ship parameters only: workers rebuild (map) the lists in setup().
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_") or k == "_name"} | {"_ready": False}
 
     def setup(self) -> None:
         domain_files = self.domain_lists + ut1_files(self.blocklist_dirs, self.categories, "domains")
@@ -95,19 +97,12 @@ class UrlFilter(Filter):
         if len(self._subwords):
             self._subwords.make_automaton()
         self._tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-        self._ready = True
-
-    def process(self, batch: pa.Table) -> StageResult:
-        result = split_by_decisions(batch, self.decide(batch))
-        missing = sum(1 for url in _urls(batch) if not _has_url(url))
-        if missing:
-            result.counters = {"documents_without_url": missing}
-        return result
 
     def decide(self, batch: pa.Table) -> list[Drop | None]:
-        if not self._ready:
-            self.setup()
         urls = _urls(batch)
+        missing = sum(1 for url in urls if not _has_url(url))
+        if missing:
+            self.count("documents_without_url", missing)
         decisions: list[Drop | None] = [None] * len(urls)
         # Gather every candidate key of the batch, then look them all up in one searchsorted per set.
         hosts: list[tuple[int, str, bool]] = []  # (row, host, is the registered domain)

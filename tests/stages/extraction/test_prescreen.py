@@ -137,9 +137,9 @@ def test_empty_batches_disabled_stage_and_pickling(screen: LanguagePrescreen) ->
         screen.process(pa.table({"id": ["a"], "text": ["x"]}))
     off = LanguagePrescreen(enabled=False)
     off.setup()
-    assert off._extract is None and off.process(_batch([GERMAN])).dropped is None
+    assert "_extract" not in vars(off) and off.process(_batch([GERMAN])).dropped is None
     clone = pickle.loads(pickle.dumps(screen))
-    assert clone._extract is None and clone._lid._model is None and clone.languages == {"en"}
+    assert "_extract" not in vars(clone) and "_model" not in vars(clone._lid) and clone.languages == {"en"}
     with pytest.raises(ValueError, match="languages"):
         LanguagePrescreen(languages=())
 
