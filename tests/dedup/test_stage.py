@@ -9,6 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sample_texts import sample_texts
+
 from fineweb_pipe.dedup import MinHashDedup, rounds
 from fineweb_pipe.engine.context import PhaseContext
 from fineweb_pipe.stage import ShardRef
@@ -23,12 +25,17 @@ def _load(name: str):
     return module
 
 
-@pytest.fixture(scope="module")
-def corpus(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["sample", pytest.param("real", marks=pytest.mark.shared_data)])
+def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 documents, a quarter near-duplicates, built from the sample prose or (as well, where
+    ../shared/data is present) from real web texts."""
     corpus_module = _load("dedup_corpus")
+    if request.param == "real":
+        texts = corpus_module.load_real_texts(request.getfixturevalue("shared_data"))
+    else:
+        texts = [t for t in sample_texts(600) if len(t.split()) >= 50]
     out = tmp_path_factory.mktemp("corpus")
-    return corpus_module.generate(out, 3000, dup_fraction=0.25, seed=1, shard_size=1000,
-                                  real_texts=corpus_module.load_real_texts(shared_data))
+    return corpus_module.generate(out, 3000, dup_fraction=0.25, seed=1, shard_size=1000, real_texts=texts)
 
 
 def _run(corpus: Path, run_dir: Path, stage: MinHashDedup, workers: int = 1) -> PhaseContext:

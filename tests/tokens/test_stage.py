@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sample_texts import sample_texts
 
 from fineweb_pipe.engine.context import PhaseContext
 from fineweb_pipe.stage import ShardRef
@@ -20,24 +21,27 @@ from fineweb_pipe.tokens.shards import HEADER_BYTES, Manifest, documents, read_h
 from fineweb_pipe.tokens.stage import Tokenize, cut_shards
 from fineweb_pipe.tokens.tokenizer import TokenizerSpec
 
-pytestmark = pytest.mark.shared_data
-
-
-def _web_texts(shared_data: Path) -> list[dict[str, str]]:
-    docs = []
-    for path in sorted((shared_data / "text").glob("*.jsonl")):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-            record = json.loads(line)
-            docs.append({"id": f"{path.name}:{n}", "text": record["text"]})
+def _web_texts(shared_data: Path | None) -> list[dict[str, str]]:
+    """Real web texts from ``shared_data``, or without it the sample prose."""
+    if shared_data is None:
+        docs = [{"id": f"sample:{n}", "text": text} for n, text in enumerate(sample_texts(400))]
+    else:
+        docs = []
+        for path in sorted((shared_data / "text").glob("*.jsonl")):
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+                record = json.loads(line)
+                docs.append({"id": f"{path.name}:{n}", "text": record["text"]})
     docs.append({"id": "quoting-the-delimiter", "text": "A page that quotes <|endoftext|> in its text."})
     docs.append({"id": "empty", "text": ""})
     return docs
 
 
-@pytest.fixture(scope="module")
-def inputs(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ShardRef], list[str]]:
-    """Three Parquet shards of real documents, in crawl order (as the pipeline writes them)."""
-    docs = _web_texts(shared_data)
+@pytest.fixture(scope="module", params=["sample", pytest.param("real", marks=pytest.mark.shared_data)])
+def inputs(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ShardRef], list[str]]:
+    """Three Parquet shards of documents (sample prose, and real ones where ../shared/data is present),
+    in crawl order (as the pipeline writes them)."""
+    docs = _web_texts(request.getfixturevalue("shared_data") if request.param == "real" else None)
     folder = tmp_path_factory.mktemp("docs")
     refs = []
     for i, part in enumerate(np.array_split(np.arange(len(docs)), 3)):
