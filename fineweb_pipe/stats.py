@@ -1,8 +1,9 @@
 """Run statistics: per-stage counts, reader counts, histograms and samples, mergeable across workers.
 
-Workers produce a :class:`ChunkStats` per chunk of input they process; the driver keeps them keyed by
-(shard, first row), so a chunk processed twice (a retried task) counts once. :func:`merge` folds them
-into the ``stats.json`` document, whose layout is:
+Workers return an ``engine.chunks.ChunkResult`` per chunk of input they process; the driver's ledger
+(``engine/ledger.py``) keys them by shard and first row, so a chunk processed twice (a retried task)
+counts once, merges a shard's into its ``ShardStats`` (the ``merge`` methods here add counts, histograms
+and samples), and the runner assembles the ``stats.json`` document from the per-shard files. Its layout:
 
 ```
 {"format": 1,
