@@ -17,13 +17,14 @@ from fineweb_pipe.errors import (
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.report import write_report
 from fineweb_pipe.report.cli import add_commands as add_report_commands
+from fineweb_pipe.stages.classifiers.cli import add_commands as add_classifier_commands
 from fineweb_pipe.tokens.cli import add_commands as add_token_commands
 from fineweb_pipe.training.cli import add_commands as add_training_commands
 
 # Subpackages that bring their own commands, each through ``add_commands(subparsers)``. Training's
 # imports torch or jax only when `train` runs, so the pipeline works without them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    add_token_commands, add_training_commands, add_report_commands)
+    add_token_commands, add_training_commands, add_report_commands, add_classifier_commands)
 
 
 def load_pipeline(path: str) -> Pipeline:

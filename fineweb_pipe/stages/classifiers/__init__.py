@@ -1,0 +1,6 @@
+"""Model-based quality classifiers: a fastText classifier (DCLM) and a transformer scorer (FineWeb-Edu),
+and ``fineweb-pipe train-classifier`` to train the former."""
+
+from fineweb_pipe.stages.classifiers.fasttext_classifier import FastTextClassifier
+
+__all__ = ["FastTextClassifier"]
