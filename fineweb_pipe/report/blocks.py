@@ -55,7 +55,7 @@ class Document:
     tag: str = ""
 
     @classmethod
-    def from_sample(cls, sample: Mapping[str, Any]) -> "Document":
+    def from_sample(cls, sample: Mapping[str, Any]) -> Document:
         value = sample.get("value")
         return cls(
             url=str(sample.get("url") or ""),

@@ -22,8 +22,7 @@ Formatter = Callable[[float], str]
 
 @dataclass(frozen=True)
 class Series:
-    """One named row of values, one value per category (a run, or documents before/after filtering); in a
-    funnel, None where the run has no such step."""
+    """One named row of values, one value per category (a run, or documents before/after filtering)."""
 
     name: str
     values: Sequence[float]
@@ -142,7 +141,15 @@ def hbar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
     return _svg(width, height, title, body)
 
 
-def funnel_chart(steps: Sequence[str], runs: Sequence[Series], *, title: str, width: int = 880) -> Markup:
+@dataclass(frozen=True)
+class FunnelRun:
+    """A run's documents after each step of a funnel; None where the run has no such step."""
+
+    name: str
+    values: Sequence[float | None]
+
+
+def funnel_chart(steps: Sequence[str], runs: Sequence[FunnelRun], *, title: str, width: int = 880) -> Markup:
     """Documents left after each step as centred bars, one column per run (two runs: side by side), with
     the share each step removed between rows, so the step that removes most stands out. A value of None
     is a step the run does not have: marked absent, and the next step's share is of the last step it has."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fineweb_pipe.report.blocks import Chart, Figures, Note, Section, Table
-from fineweb_pipe.report.charts import Series, funnel_chart
+from fineweb_pipe.report.charts import FunnelRun, funnel_chart
 from fineweb_pipe.report.funnel import Step, funnel_steps
 from fineweb_pipe.report.units import count, share
 
@@ -55,8 +55,8 @@ def compare_section(stats_a: Stats, stats_b: Stats, name_a: str, name_b: str) ->
     funnel_rows = [[name, count(docs(steps_a, name)), count(docs(steps_b, name)),
                     _difference(docs(steps_a, name), docs(steps_b, name)),
                     removed_here(steps_a, name), removed_here(steps_b, name)] for name in names]
-    chart = funnel_chart(names, [Series(name_a, [docs(steps_a, n) for n in names]),
-                                 Series(name_b, [docs(steps_b, n) for n in names])],
+    chart = funnel_chart(names, [FunnelRun(name_a, [docs(steps_a, n) for n in names]),
+                                 FunnelRun(name_b, [docs(steps_b, n) for n in names])],
                          title=f"Funnel: {name_a} and {name_b}")
     stages_a = {str(s.get("name")) for s in stats_a.get("stages") or []}
     stages_b = {str(s.get("name")) for s in stats_b.get("stages") or []}

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from fineweb_pipe.report.blocks import Block, Chart, Cluster, Clusters, Document, Figures, Note, Samples, Section, Table
-from fineweb_pipe.report.charts import Series, bar_chart, funnel_chart, hbar_chart, histogram
+from fineweb_pipe.report.charts import FunnelRun, Series, bar_chart, funnel_chart, hbar_chart, histogram
 from fineweb_pipe.report.funnel import funnel_steps, has_tokens
 from fineweb_pipe.report.languages import LanguageStep, languages_before
 from fineweb_pipe.report.units import compact, count, duration, share, size
@@ -77,12 +77,12 @@ def _score_edge(edge: float) -> str:
     return f"{edge:.2f}"  # language scores live in [0, 1]
 
 
-def _median_bin(edges: Sequence[float], counts: Sequence[int], fmt: Callable[[float], str]) -> str:
+def _median_bin(edges: Sequence[float], counts: Sequence[float], fmt: Callable[[float], str]) -> str:
     """The bin holding the median: a histogram gives no more than that, and it says enough."""
     total = sum(counts)
     if not total:
         return "—"
-    running = 0
+    running = 0.0
     for i, n in enumerate(counts):
         running += n
         if running * 2 >= total:
@@ -109,7 +109,7 @@ def funnel_section(stats: Stats) -> Section:
         row = [step.name, step.kind, count(step.docs), count(step.removed),
                share(step.removed, step.docs_before), share(step.docs, first.docs), size(step.bytes)]
         rows.append(row + ([count(step.tokens)] if tokens else []))
-    chart = funnel_chart([s.name for s in steps], [Series("documents", [s.docs for s in steps])],
+    chart = funnel_chart([s.name for s in steps], [FunnelRun("documents", [s.docs for s in steps])],
                          title="Documents left after each step")
     return Section("funnel", "Funnel", [
         Figures(figures),

@@ -153,7 +153,7 @@ class Browser:
             if self._own_profile:
                 shutil.rmtree(self.profile_dir, ignore_errors=True)
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,6 +1,6 @@
 import xml.etree.ElementTree as ET
 
-from fineweb_pipe.report.charts import Series, bar_chart, funnel_chart, hbar_chart, histogram
+from fineweb_pipe.report.charts import FunnelRun, Series, bar_chart, funnel_chart, hbar_chart, histogram
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -23,7 +23,7 @@ def test_labels_from_the_web_are_escaped() -> None:
     hostile = "<script>alert(1)</script>"
     for svg in (bar_chart([hostile], [Series(hostile, [1])], title=hostile),
                 hbar_chart([hostile], [Series("n", [1])], title="t"),
-                funnel_chart([hostile], [Series("run", [5])], title="t")):
+                funnel_chart([hostile], [FunnelRun("run", [5])], title="t")):
         assert "<script>" not in svg
         assert "&lt;script&gt;" in svg
         assert not list(_parse(svg).iter(f"{SVG}script"))
@@ -43,6 +43,6 @@ def test_two_series_get_a_legend_and_distinct_colours() -> None:
 
 
 def test_funnel_shows_counts_and_the_share_each_step_removed() -> None:
-    root = _parse(funnel_chart(["input", "filter"], [Series("a", [1000, 750]), Series("b", [1000, 500])], title="t"))
+    root = _parse(funnel_chart(["input", "filter"], [FunnelRun("a", [1000, 750]), FunnelRun("b", [1000, 500])], title="t"))
     texts = _texts(root)
     assert {"1,000", "750", "500", "−25.0%", "−50.0%"} <= set(texts)
