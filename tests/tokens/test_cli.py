@@ -9,10 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sample_texts import sample_texts
 
 from fineweb_pipe.tokens.cli import add_commands, parquet_inputs
-
-pytestmark = pytest.mark.shared_data
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -21,11 +20,17 @@ def _parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@pytest.fixture
-def output(shared_data: Path, tmp_path: Path) -> Path:
-    """A pipeline output folder: document shards, plus a removed/ folder that must not be tokenized."""
-    lines = (shared_data / "text" / "clean_web_texts.dev.jsonl").read_text(encoding="utf-8").split("\n")
-    docs = [json.loads(line) for line in lines if line.strip()]
+@pytest.fixture(params=["sample", pytest.param("real", marks=pytest.mark.shared_data)])
+def output(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A pipeline output folder of 181 documents (the sample prose, or real web texts where ../shared/data
+    is present) in two shards, plus a removed/ folder that must not be tokenized."""
+    if request.param == "sample":
+        docs = [{"id": f"sample-{n}", "text": text} for n, text in enumerate(sample_texts(181))]
+    else:
+        shared_data: Path = request.getfixturevalue("shared_data")
+        lines = (shared_data / "text" / "clean_web_texts.dev.jsonl").read_text(encoding="utf-8").split("\n")
+        docs = [json.loads(line) for line in lines if line.strip()]
+    assert len(docs) == 181
     for i, part in enumerate((docs[:90], docs[90:])):
         path = tmp_path / "out" / "data" / f"shard-{i}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)

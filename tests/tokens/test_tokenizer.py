@@ -5,29 +5,51 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from sample_texts import sample_texts, script_sentences
 
 from fineweb_pipe.tokens.tokenizer import ENDOFTEXT, TokenizerSpec, fertility, tiktoken_from_hf, train_bpe
 
-pytestmark = pytest.mark.shared_data
+
+class Corpus(NamedTuple):
+    texts: list[str]
+    vocab_size: int  # one BPE reaches on half of ``texts`` (merges of pairs seen twice)
 
 
-@pytest.fixture(scope="module")
-def texts(shared_data: Path) -> list[str]:
-    """Real web articles plus sentences in 75 languages (scripts, digits and punctuation of all kinds)."""
+@pytest.fixture(scope="module", params=["sample", pytest.param("real", marks=pytest.mark.shared_data)])
+def corpus(request: pytest.FixtureRequest) -> Corpus:
+    """Articles, then sentences in other scripts (digits and punctuation of all kinds): the sample prose and
+    generated sentences in 26 scripts (a vocabulary of 1,000: the prose reaches about 1,330), or real web
+    articles and sentences in 75 languages (4,000) where ../shared/data is present."""
+    if request.param == "sample":
+        return Corpus(sample_texts(400) + script_sentences(260), 1000)
+    shared_data: Path = request.getfixturevalue("shared_data")
     out = []
     for path in sorted((shared_data / "text").glob("*.jsonl")):
         out += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
     lines = (shared_data / "lid" / "sentences.dev.tsv").read_text(encoding="utf-8").split("\n")
-    return out + [line.split("\t", 1)[1] for line in lines[::4] if "\t" in line]
+    return Corpus(out + [line.split("\t", 1)[1] for line in lines[::4] if "\t" in line], 4000)
+
+
+@pytest.fixture(scope="module")
+def texts(corpus: Corpus) -> list[str]:
+    return corpus.texts
+
+
+@pytest.fixture(scope="module")
+def vocab_size(corpus: Corpus) -> int:
+    return corpus.vocab_size
 
 
 @pytest.fixture(scope="module", params=["gpt4", "gpt2"])
-def trained(request, texts, tmp_path_factory) -> TokenizerSpec:
+def trained(request, texts, vocab_size, tmp_path_factory) -> TokenizerSpec:
     path = str(tmp_path_factory.mktemp("tok") / "tokenizer.json")
-    train_bpe(texts[::2], path, vocab_size=4000, pattern=request.param)
-    return TokenizerSpec(path)
+    train_bpe(texts[::2], path, vocab_size=vocab_size, pattern=request.param)
+    spec = TokenizerSpec(path)
+    assert spec.load().vocab_size == vocab_size  # reached: the tests below see a full vocabulary
+    return spec
 
 
 def test_tiktoken_gives_hf_ids_on_real_multilingual_text(trained, texts):
@@ -42,9 +64,9 @@ def test_decoding_gives_back_the_text(trained, texts):
         assert encoder.decode(encoder.encode_batch([text])[0]) == text
 
 
-def test_special_tokens_first_and_never_matched_inside_text(trained):
+def test_special_tokens_first_and_never_matched_inside_text(trained, vocab_size):
     encoder = trained.load()
-    assert encoder.token_id(ENDOFTEXT) == 0 and encoder.vocab_size == 4000
+    assert encoder.token_id(ENDOFTEXT) == 0 and encoder.vocab_size == vocab_size
     ids = encoder.encode_batch([f"before {ENDOFTEXT} after"])[0]
     assert 0 not in ids and encoder.decode(ids) == f"before {ENDOFTEXT} after"
     with pytest.raises(KeyError, match="no token"):
@@ -52,9 +74,9 @@ def test_special_tokens_first_and_never_matched_inside_text(trained):
 
 
 @pytest.mark.slow
-def test_training_is_deterministic(texts, tmp_path):
+def test_training_is_deterministic(texts, vocab_size, tmp_path):
     for name in ("a.json", "b.json"):
-        train_bpe(texts[:400], str(tmp_path / name), vocab_size=2000)
+        train_bpe(texts[:400], str(tmp_path / name), vocab_size=vocab_size // 2)
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
 
 
@@ -68,14 +90,14 @@ def test_hf_path_when_tiktoken_cannot_reproduce(trained, tmp_path):
     assert encoder.decode(encoder.encode_batch(["Hello World"])[0]) == "hello world"
 
 
-def test_tiktoken_file_loads_with_the_same_ids(trained, texts, tmp_path):
+def test_tiktoken_file_loads_with_the_same_ids(trained, texts, vocab_size, tmp_path):
     """A tiktoken ranks file written from the trained vocabulary encodes like the tokenizer.json."""
     encoder = trained.load()
     ranks, _, _ = tiktoken_from_hf(json.loads(Path(trained.path).read_text(encoding="utf-8")))
     path = tmp_path / "bpe.tiktoken"
     path.write_text("".join(f"{base64.b64encode(t).decode()} {r}\n" for t, r in ranks.items()))
     from_file = TokenizerSpec(str(path), pattern=_split_regex(trained)).load()
-    assert from_file.engine == "tiktoken" and from_file.token_id(ENDOFTEXT) == 4000
+    assert from_file.engine == "tiktoken" and from_file.token_id(ENDOFTEXT) == vocab_size
     assert from_file.encode_batch(texts[:500]) == encoder.encode_batch(texts[:500])
 
 
@@ -83,7 +105,7 @@ def _split_regex(spec: TokenizerSpec) -> str:
     return json.loads(Path(spec.path).read_text(encoding="utf-8"))["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"]
 
 
-def test_fertility_on_english_web_text(trained, texts):
+def test_fertility_on_english_text(trained, texts):
     report = fertility(trained.load(), texts[:200])
     assert report["documents"] == 200
     assert 1.0 < report["tokens_per_word"] < 3.0
