@@ -18,11 +18,12 @@ from ray_cluster import ray_cluster
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 ENTRY = Path(__file__).with_name("run_test_pipeline.py")
+TEXT_ENTRY = Path(__file__).with_name("run_text_pipeline.py")
 BIN = Path(sys.executable).parent
 
 
-def run_entry(args: list[str], env: dict[str, str] | None = None) -> None:
-    result = subprocess.run([sys.executable, str(ENTRY), *args], capture_output=True, text=True,
+def run_entry(args: list[str], env: dict[str, str] | None = None, entry: Path = ENTRY) -> None:
+    result = subprocess.run([sys.executable, str(entry), *args], capture_output=True, text=True,
                             env={**os.environ, **(env or {})}, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -39,6 +40,22 @@ def test_embedded_ray_matches_local(crawl: Path, tmp_path: Path, local_digest: s
     run_entry(["--workers", "2", "--input", str(crawl), "--output", str(tmp_path / "out"), "--no-report"], env)
     assert output_digest(str(tmp_path / "out")) == local_digest
     shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+
+
+def test_extraction_dedup_and_tokenization_on_embedded_ray_match_local(crawl: Path, tmp_path: Path) -> None:
+    """Global stages on Ray: dedup's rounds and tokenization's encode and assemble tasks run as Ray tasks,
+    extraction in two actors; the documents, removed duplicates, token shards and stats are the same bytes."""
+    run_entry(["--engine", "local", "--input", str(crawl), "--output", str(tmp_path / "local"), "--no-report"],
+              entry=TEXT_ENTRY)
+    env = {"RAY_ADDRESS": "", "RAY_TMPDIR": tempfile.mkdtemp(prefix="fwp-", dir="/tmp")}
+    run_entry(["--workers", "2", "--input", str(crawl), "--output", str(tmp_path / "ray"), "--no-report"], env,
+              entry=TEXT_ENTRY)
+    shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+    stats = json.loads((tmp_path / "local" / "stats.json").read_text())
+    counts = {s["name"]: s for s in stats["stages"]}
+    assert counts["minhash_dedup"]["docs_in"] > counts["minhash_dedup"]["docs_out"] > 0  # it removed some
+    assert len(list((tmp_path / "local" / "tokens").glob("*_train_*.bin"))) > 1
+    assert output_digest(str(tmp_path / "ray")) == output_digest(str(tmp_path / "local"))
 
 
 def test_ray_job_submit_matches_local(crawl: Path, tmp_path: Path, local_digest: str) -> None:
