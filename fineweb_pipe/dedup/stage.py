@@ -13,8 +13,10 @@ Rounds (each a ``ctx.map`` over small task descriptions; data moves through Parq
 6. write, per input shard: survivors to ``ctx.output_path``, removed rows to
    ``<run_dir>/removed/<name>/<shard>.parquet``, optionally survivors' signatures to an index.
 
-``P`` grows with the corpus (``docs_per_partition``), so no task's memory grows with it. See
-``docs/dedup.md``.
+``P`` grows with the corpus (``docs_per_partition``), which bounds the signature, bucket, check and
+write tasks; the attach (3) and cluster (5) tasks are keyed by the source of the minimum node, so a source
+whose documents have many near-duplicates gets all their edges and labels: their memory grows with the
+corpus (the scale-out issue, #18). See ``docs/dedup.md``.
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ import pyarrow as pa
 from fineweb_pipe.schema import text_column
 from fineweb_pipe.stage import Drop, Filter
 
-#: Reason given by every quality filter for a document whose text is null or only whitespace, where the
-#: rules' ratios are undefined (datatrove raises ZeroDivisionError on some of them).
+#: Reason given by FineWebQualityFilter and GopherRepetitionFilter for a document whose text is null or
+#: only whitespace, where their rules' ratios are undefined (datatrove raises ZeroDivisionError on some of
+#: them). The other two need no such case: GopherQualityFilter drops it as ``gopher_short_doc`` (0 words),
+#: C4QualityFilter as ``c4_too_few_sentences`` (0), or keeps it when ``min_sentences`` is None.
 EMPTY_TEXT = "empty_text"
 
 
