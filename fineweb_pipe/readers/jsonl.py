@@ -7,7 +7,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from fineweb_pipe import schema
 from fineweb_pipe.errors import ConfigurationError
@@ -19,7 +22,14 @@ from fineweb_pipe.stats import ReaderCounts
 DEFAULT_MAX_LINE_BYTES = DEFAULT_MAX_RECORD_BYTES
 # Read buffer: readline on the unbuffered decompression stream would read one byte per call.
 _READ_BUFFER_BYTES = 1 << 20
+# Lines parsed by Arrow at once: 4 MB holds hundreds of typical documents.
+_BLOCK_BYTES = 4 << 20
 _WHITESPACE = b" \t\r\n"
+_NEWLINE = ord("\n")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_IS_WHITESPACE = np.isin(np.arange(256), list(_WHITESPACE))
+# id types Arrow may find that give the string Python's str() gives
+_ID_TYPES = (pa.string(), pa.int64(), pa.null())
 
 
 class JsonlReader(Reader):
@@ -49,64 +59,16 @@ class JsonlReader(Reader):
         self.max_line_bytes = max_line_bytes
 
     def iter_batches(self, path: str, counts: ReaderCounts) -> Iterator[pa.Table]:
-        batcher = Batcher(schema.TEXT_SCHEMA, self.batch_docs, self.batch_bytes, path, counts)
-        text_key, id_key, url_key, date_key = self.text_key, self.id_key, self.url_key, self.date_key
-        known = {text_key, id_key, url_key, date_key}
-        loads, dumps = json.loads, json.dumps
-        limit = self.max_line_bytes
-        records = counts.records
-        checked = False
-        line_number = 0
         stream = open_binary(path)
-        lines = io.BufferedReader(stream, _READ_BUFFER_BYTES)
+        shard = _Shard(self, path, counts)
         try:
-            while line := lines.readline(limit + 1):
-                line_number += 1
-                records["line"] += 1
-                if len(line) > limit:
-                    skipped = len(line) + _skip_rest_of_line(lines, line)
-                    counts.error("line_too_large", path, line_number,
-                                 f"line of {skipped} bytes is over max_line_bytes={limit}; skipped "
-                                 "(raise max_line_bytes to keep such documents)")
-                    continue
-                if line[0] in _WHITESPACE and not line.strip():
-                    counts.skipped["blank_line"] += 1
-                    continue
-                try:
-                    try:
-                        obj = loads(line)
-                    except UnicodeDecodeError:
-                        obj = loads(line.decode("utf-8", "replace"))
-                        counts.error("invalid_bytes", path, line_number, "undecodable bytes replaced by U+FFFD")
-                except ValueError as exc:
-                    counts.error("invalid_json", path, line_number, f"{exc}; line skipped")
-                    continue
-                if not checked:
-                    self._check_first(obj, path, line_number)
-                    checked = True
-                text = obj.get(text_key) if type(obj) is dict else None
-                if type(text) is not str:
-                    counts.skipped["no_text"] += 1
-                    continue
-                doc_id, url, date = obj.get(id_key), obj.get(url_key), obj.get(date_key)
-                extra = {k: v for k, v in obj.items() if k not in known}
-                row = {
-                    schema.ID: fallback_id(path, line_number) if doc_id is None else str(doc_id),
-                    schema.URL: url if type(url) is str else None,
-                    schema.DATE: None if date is None else str(date),
-                    schema.TEXT: text,
-                    schema.SOURCE_FILE: path,
-                    schema.SOURCE_OFFSET: line_number,
-                    schema.METADATA: dumps(extra, ensure_ascii=False) if extra else None,
-                }
-                table = batcher.add(row, len(line))  # the line's length bounds the text's UTF-8 bytes
-                if table is not None:
-                    yield table
+            yield from shard.read(io.BufferedReader(stream, _READ_BUFFER_BYTES))
         finally:
             if stream.error:
-                counts.error(stream.error[0], path, line_number, f"{stream.error[1]}; kept the lines before it")
-            lines.close()
-        table = batcher.flush()
+                counts.error(stream.error[0], path, shard.line_number,
+                             f"{stream.error[1]}; kept the lines before it")
+            stream.close()
+        table = shard.batcher.flush()
         if table is not None:
             yield table
 
@@ -128,6 +90,152 @@ class JsonlReader(Reader):
             raise ConfigurationError(
                 f"{path}: line {line_number}: field '{url_key}' is {_json_type(obj[url_key])}, expected a "
                 f"string; set JsonlReader(url_key=...) to the field that holds the URL")
+
+
+class _Shard:
+    """One file being read: blocks of whole lines parsed by Arrow at once, and line by line in Python
+    where a block does not fit that path (a bad line, other fields, a line across two blocks, ...)."""
+
+    def __init__(self, reader: JsonlReader, path: str, counts: ReaderCounts) -> None:
+        self.reader = reader
+        self.path = path
+        self.counts = counts
+        self.batcher = Batcher(schema.TEXT_SCHEMA, reader.batch_docs, reader.batch_bytes, path, counts)
+        self.known = {reader.text_key, reader.id_key, reader.url_key, reader.date_key}
+        # url and date given as strings: Arrow would make ISO dates timestamps, and a number there fails
+        # the block, as a number is not a string in Python; the id's type is found (strings or integers).
+        self.parse_options = pa_json.ParseOptions(
+            explicit_schema=pa.schema([(reader.text_key, pa.string()), (reader.url_key, pa.string()),
+                                       (reader.date_key, pa.string())]), newlines_in_values=False)
+        self.line_number = 0  # lines read
+        self.checked = False  # whether the first JSON object was checked
+
+    def read(self, lines: io.BufferedReader[Any]) -> Iterator[pa.Table]:
+        limit = self.reader.max_line_bytes
+        while data := lines.read(_BLOCK_BYTES):
+            whole = data.rfind(b"\n") + 1
+            if whole:
+                yield from self._block(data[:whole] if whole < len(data) else data)
+            if whole == len(data):
+                continue
+            # the line that goes on past this block: read to its end, or past it when over the limit
+            start = data[whole:]
+            rest = lines.readline(limit + 1 - len(start)) if len(start) <= limit else b""
+            if len(start) + len(rest) > limit:
+                size = len(start) + len(rest) + _skip_rest_of_line(lines, rest or start)
+                yield from self._line(b"", size)
+            else:
+                yield from self._line(start + rest, len(start) + len(rest))
+
+    def _block(self, block: bytes) -> Iterator[pa.Table]:
+        """Lines ending in a newline each."""
+        data = np.frombuffer(block, np.uint8)
+        ends = np.flatnonzero(data == _NEWLINE) + 1
+        sizes = np.diff(ends, prepend=0)
+        starts = ends - sizes
+        # Arrow skips blank lines (which would shift line numbers): such blocks are read line by line
+        maybe_blank = _IS_WHITESPACE[data[starts]]
+        blank = any(not block[start:end].strip(_WHITESPACE)
+                    for start, end in zip(starts[maybe_blank].tolist(), ends[maybe_blank].tolist()))
+        fits = not blank and sizes.max() <= self.reader.max_line_bytes
+        table = self._parsed(block, len(sizes)) if fits else None
+        if table is not None:
+            self.line_number += len(sizes)
+            self.counts.records["line"] += len(sizes)
+            self.checked = True  # every object has a string text and a string or no URL
+            yield from self.batcher.add_table(table, sizes)
+            return
+        start = 0
+        for size in sizes.tolist():
+            yield from self._line(block[start : start + size], size)
+            start += size
+
+    def _parsed(self, block: bytes, lines: int) -> pa.Table | None:
+        """The documents of ``block`` parsed by Arrow, or ``None`` where that could differ from parsing
+        each line in Python: lines that are not one JSON object with a string text and no other fields,
+        a byte order mark (which Arrow skips), invalid UTF-8 (which Arrow keeps), ..."""
+        if block.startswith(_UTF8_BOM):
+            return None
+        reader = self.reader
+        try:
+            table = pa_json.read_json(
+                pa.BufferReader(block), parse_options=self.parse_options,
+                read_options=pa_json.ReadOptions(use_threads=False, block_size=len(block) + 1))
+        except pa.ArrowInvalid:
+            return None
+        if table.num_rows != lines or not set(table.column_names) <= self.known:
+            return None
+        text = table.column(reader.text_key)
+        ids = table.column(reader.id_key) if reader.id_key in table.column_names else pa.nulls(lines, pa.string())
+        if text.null_count or ids.type not in _ID_TYPES:
+            return None
+        columns = {schema.TEXT: text, schema.URL: table.column(reader.url_key),
+                   schema.DATE: table.column(reader.date_key), schema.ID: ids.cast(pa.string())}
+        try:
+            for column in columns.values():
+                column.validate(full=True)  # UTF-8
+        except pa.ArrowInvalid:
+            return None
+        first = self.line_number + 1
+        columns[schema.ID] = _filled_ids(columns[schema.ID], self.path, first)
+        columns[schema.SOURCE_FILE] = pa.repeat(pa.scalar(self.path, pa.string()), lines)
+        columns[schema.SOURCE_OFFSET] = pa.array(np.arange(first, first + lines))
+        columns[schema.METADATA] = pa.nulls(lines, pa.string())
+        return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in schema.TEXT_SCHEMA],
+                                    schema=schema.TEXT_SCHEMA)
+
+    def _line(self, line: bytes, size: int) -> Iterator[pa.Table]:
+        """One line of ``size`` bytes (``line`` holds them unless over the limit)."""
+        self.line_number += 1
+        line_number, path, counts, reader = self.line_number, self.path, self.counts, self.reader
+        counts.records["line"] += 1
+        if size > reader.max_line_bytes:
+            counts.error("line_too_large", path, line_number,
+                         f"line of {size} bytes is over max_line_bytes={reader.max_line_bytes}; skipped "
+                         "(raise max_line_bytes to keep such documents)")
+            return
+        if line[0] in _WHITESPACE and not line.strip():
+            counts.skipped["blank_line"] += 1
+            return
+        try:
+            try:
+                obj = json.loads(line)
+            except UnicodeDecodeError:
+                obj = json.loads(line.decode("utf-8", "replace"))
+                counts.error("invalid_bytes", path, line_number, "undecodable bytes replaced by U+FFFD")
+        except ValueError as exc:
+            counts.error("invalid_json", path, line_number, f"{exc}; line skipped")
+            return
+        if not self.checked:
+            reader._check_first(obj, path, line_number)
+            self.checked = True
+        text = obj.get(reader.text_key) if type(obj) is dict else None
+        if type(text) is not str:
+            counts.skipped["no_text"] += 1
+            return
+        doc_id, url, date = obj.get(reader.id_key), obj.get(reader.url_key), obj.get(reader.date_key)
+        extra = {k: v for k, v in obj.items() if k not in self.known}
+        row = {
+            schema.ID: fallback_id(path, line_number) if doc_id is None else str(doc_id),
+            schema.URL: url if type(url) is str else None,
+            schema.DATE: None if date is None else str(date),
+            schema.TEXT: text,
+            schema.SOURCE_FILE: path,
+            schema.SOURCE_OFFSET: line_number,
+            schema.METADATA: json.dumps(extra, ensure_ascii=False) if extra else None,
+        }
+        table = self.batcher.add(row, size)  # the line's length bounds the text's UTF-8 bytes
+        if table is not None:
+            yield table
+
+
+def _filled_ids(ids: pa.ChunkedArray, path: str, first: int) -> pa.ChunkedArray:
+    """``ids`` with each null made from the file and line number (lines from ``first`` on)."""
+    if not ids.null_count:
+        return ids
+    missing = ids.is_null().to_numpy(zero_copy_only=False)
+    made = pa.array([fallback_id(path, first + i) if m else None for i, m in enumerate(missing)], pa.string())
+    return pc.coalesce(ids, made)
 
 
 def _skip_rest_of_line(lines: io.BufferedReader[Any], start: bytes) -> int:

@@ -13,7 +13,7 @@ import zstandard
 
 from fineweb_pipe import schema
 from fineweb_pipe.errors import ConfigurationError
-from fineweb_pipe.readers import JsonlReader, ParquetReader
+from fineweb_pipe.readers import JsonlReader, ParquetReader, jsonl
 from fineweb_pipe.stats import ReaderCounts
 from readers.memory import peak_allocated
 
@@ -90,6 +90,27 @@ def test_a_huge_jsonl_line_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
     assert [t for b in tables for t in b.column(schema.TEXT).to_pylist()] == ["before", "after"]
     assert counts.errors["line_too_large"] == 1 and counts.error_list[0]["offset"] == 2
     assert peak() < 64 << 20, f"reading a 200 MB line allocated {peak() >> 20} MB at the peak"
+
+
+@pytest.mark.parametrize("options", [{}, {"batch_docs": 7, "batch_bytes": 3000}, {"max_line_bytes": 500}])
+def test_jsonl_blocks_read_by_arrow_give_what_reading_line_by_line_gives(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict) -> None:
+    """Blocks of lines parsed by Arrow at once, and line by line in Python where a block holds anything
+    Arrow would read differently: the same rows, batches, counts and errors as every line in Python."""
+    good = [json.dumps({"id": n, "url": f"http://x/{n}", "text": "café " * (n % 150 + 1), "date": "2024-01-01"},
+                       ensure_ascii=False).encode() for n in range(400)]
+    odd = [b"", b"  \r", b'{"text": "a"} {"text": "b"}', b'{"text": "\\ud800"}', b'{"text": "caf\xe9"}', b'{"text": 5}',
+           b'{"text": "x", "text": "y"}', b'\xef\xbb\xbf{"text": "bom"}', b'{"text": "m", "extra": [1]}', b"{}",
+           b'{"text": "no id", "id": null}', b'{"text": "x", "id": 1.5}', b'{"text": "2024-01-01T00:00:00Z"}']
+    lines = good[:100] + [line for n, line in enumerate(odd) for line in (line, *good[100 + 20 * n : 120 + 20 * n])]
+    path = tmp_path / "docs.jsonl"
+    path.write_bytes(b"\n".join(lines))  # the last line without a newline
+    monkeypatch.setattr(jsonl, "_BLOCK_BYTES", 4000)  # lines across blocks; a few lines over the block size
+    blocks = read_rows(JsonlReader(**options), path)
+    monkeypatch.setattr(jsonl._Shard, "_parsed", lambda *_: None)
+    by_line = read_rows(JsonlReader(**options), path)
+    assert [t.to_pydict() for t in blocks[2]] == [t.to_pydict() for t in by_line[2]]
+    assert blocks[1] == by_line[1] and blocks[1].documents == (211 if "max_line_bytes" in options else 368)
 
 
 def test_parquet_reader_streams_honours_batch_bytes_and_makes_ids(tmp_path: Path) -> None:
