@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from sample_texts import sample_texts
 
 from fineweb_pipe.stages.quality import text as split
 
@@ -99,9 +100,17 @@ def _reference_duplicated_chars(tokens: list[str], n: int) -> int:
     return repeated
 
 
-def test_hashed_ngram_counts_equal_plain_string_counts(shared_data) -> None:
-    rows = [json.loads(line) for line in (shared_data / "text" / "clean_web_texts.dev.jsonl").open()]
-    texts = [r["text"] for r in rows[:40]] + ["a b c d e " * 50 + "x y", "one two three four five six " * 3]
+@pytest.fixture(params=["sample", pytest.param("real", marks=pytest.mark.shared_data)])
+def articles(request: pytest.FixtureRequest) -> list[str]:
+    """40 articles: the sample prose, or real web texts where ../shared/data is present."""
+    if request.param == "sample":
+        return sample_texts(40)
+    shared_data = request.getfixturevalue("shared_data")
+    return [json.loads(line)["text"] for line in (shared_data / "text" / "clean_web_texts.dev.jsonl").open()][:40]
+
+
+def test_hashed_ngram_counts_equal_plain_string_counts(articles: list[str]) -> None:
+    texts = articles + ["a b c d e " * 50 + "x y", "one two three four five six " * 3]
     for text in texts:
         tokens = split.words(text)
         ngrams = split.NGrams(tokens)
