@@ -24,9 +24,9 @@ from fineweb_pipe.readers.files import ForwardStream, open_binary
 from fineweb_pipe.readers.http import decode_html, decode_transfer, is_html, looks_binary, parse_response
 from fineweb_pipe.stats import ReaderCounts
 
-def record_id(record: WarcRecord) -> str | None:
-    value = record.headers.get("WARC-Record-ID")
-    return value.strip("<>").removeprefix("urn:uuid:") if value else None
+def record_id(header: str | None) -> str | None:
+    """The document id in a ``WARC-Record-ID`` header: the UUID without its ``<urn:uuid:...>``."""
+    return header.strip("<>").removeprefix("urn:uuid:") if header else None
 
 
 class WarcReader(Reader):
@@ -89,9 +89,7 @@ class WarcReader(Reader):
                 last[0] = offset
                 source.forget_before(record.stream_pos)
                 counts.records[str(record.record_type)] += 1
-                # Bounded read: a record over the limit (or a Content-Length that lies by gigabytes)
-                # costs max_record_bytes of memory at most.
-                data = record.reader.read(self.max_record_bytes + 1)
+                data = _read_block(record, self.max_record_bytes + 1)
                 digest_ok = _digest_matches(record, data)  # sha1 of the block: computed once
                 cut = None if digest_ok else _embedded_record(data)
                 restart = source.restart_at(record.stream_pos, cut[1]) if cut else None
@@ -154,8 +152,9 @@ class WarcReader(Reader):
         if decoded.problem:
             counts.error(decoded.problem, path, offset, _DECODE_MESSAGES[decoded.problem].format(
                 declared=response.charset, used=decoded.charset))
+        header = record.headers.get("WARC-Record-ID")
         return {
-            schema.ID: record_id(record) or fallback_id(path, offset),
+            schema.ID: record_id(header) or fallback_id(path, offset),
             schema.URL: (record.headers.get("WARC-Target-URI") or "").strip("<>"),
             schema.DATE: record.headers.get("WARC-Date"),
             schema.HTML: _without_nul(decoded.html, path, offset, counts),
@@ -163,7 +162,7 @@ class WarcReader(Reader):
             schema.CONTENT_TYPE: response.headers.get("content-type", ""),
             schema.SOURCE_FILE: path,
             schema.SOURCE_OFFSET: offset,
-            schema.WARC_RECORD_ID: record.headers.get("WARC-Record-ID"),
+            schema.WARC_RECORD_ID: header,
         }
 
 
@@ -199,6 +198,18 @@ def _embedded_record(data: bytes) -> tuple[int, int] | None:
 _MAX_HEADER_BYTES = 64 << 10
 # Bytes a parser may have read beyond the record it returned (its buffer); replay keeps them too.
 _READ_AHEAD_BYTES = 4 << 20
+
+
+def _read_block(record: WarcRecord, limit: int) -> bytes:
+    """At most ``limit`` bytes of the record's block: a record over the limit (or a Content-Length that
+    lies by gigabytes) costs that much memory at most. FastWARC allocates what ``read`` is asked for,
+    so it is asked for the Content-Length first (32 MB asked for per record took half the time of
+    FastWARC's whole iteration), then for the rest of the limit if the block goes on past it."""
+    first = min(limit, max(record.content_length, 0) + 1)
+    data = record.reader.read(first)
+    if len(data) == first < limit:
+        data += record.reader.read(limit - first)
+    return data
 
 
 def _digest_matches(record: WarcRecord, data: bytes) -> bool | None:
@@ -290,7 +301,7 @@ class WetReader(WarcReader):
                 counts.skipped["empty_payload"] += 1
                 continue
             row = {
-                schema.ID: record_id(record) or fallback_id(path, offset),
+                schema.ID: record_id(record.headers.get("WARC-Record-ID")) or fallback_id(path, offset),
                 schema.URL: (record.headers.get("WARC-Target-URI") or "").strip("<>"),
                 schema.DATE: record.headers.get("WARC-Date"),
                 schema.TEXT: text,
