@@ -241,9 +241,7 @@ class _Replay(ForwardStream):
             n = min(len(buffer), len(self._prefix))
             buffer[:n], self._prefix = self._prefix[:n], self._prefix[n:]
         else:
-            data = self._stream.read(len(buffer))
-            n = len(data)
-            buffer[:n] = data
+            n = self._stream.readinto(buffer) or 0  # straight into the parser's buffer
         if self._complete:
             self._kept += buffer[:n]
             if len(self._kept) > self._keep_limit:  # a huge record: give up replaying inside it
