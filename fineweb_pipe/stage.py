@@ -136,6 +136,12 @@ class Stage(_Named, ABC):
         dropped = {*type(self).worker_state, "_set_up", "_counts"}
         return {k: v for k, v in self.__dict__.items() if k not in dropped}
 
+    def begin_shard(self) -> None:
+        """Called before the first batch of each input shard (and again when a shard is read anew). A stage
+        whose output depends on the documents it saw before (a cache of repeated paragraphs) clears that
+        here, so that a shard's output depends on the shard alone: on any worker, in any order, resumed
+        or not."""
+
     def count(self, counter: str, n: int = 1) -> None:
         """Add ``n`` to ``counter`` of the batch being processed (zero too: the counter then shows as 0).
         ``Filter`` and ``Transform`` report them with the batch; a stage that implements ``process``

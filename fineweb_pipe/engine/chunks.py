@@ -233,6 +233,9 @@ def process_shard(source: ShardInput, stages: Sequence[Stage], dirs: PhaseDirs) 
     failed, a :class:`ShardFailed` says so and the shard is left uncommitted.
     """
     for attempt in range(source.retry.attempts):
+        for stage in stages:
+            stage.ensure_setup()
+            stage.begin_shard()
         try:
             for chunk in iter_chunks(source):
                 yield process_chunk(chunk, stages, dirs)

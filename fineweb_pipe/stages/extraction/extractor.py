@@ -24,13 +24,23 @@ _WARMUP_HTML = b"<html><head><title>t</title></head><body><article><p>Warm up te
 
 
 @dataclass(frozen=True)
+class NewShard:
+    """Sent in place of a page: the extraction function's ``reset`` runs (a new shard begins)."""
+
+
+@dataclass(frozen=True)
 class _FromUtf8:
     """The extraction function called with a page's UTF-8 bytes, decoded where it runs: bytes cross to
     the child process as one copy, where a ``str`` is encoded, pickled and decoded again."""
 
     fn: ExtractFn
+    reset: Callable[[], None] | None = None
 
-    def __call__(self, html: bytes) -> tuple[str, str | None]:
+    def __call__(self, html: bytes | NewShard) -> tuple[str, str | None]:
+        if isinstance(html, NewShard):
+            if self.reset is not None:
+                self.reset()
+            return "", None
         return self.fn(html.decode("utf-8"))
 
 
@@ -61,8 +71,15 @@ class HtmlExtractor(Stage):
     def extract_fn(self) -> ExtractFn:
         """The function that extracts one page (called once per worker, in ``setup``)."""
 
+    def reset_fn(self) -> Callable[[], None] | None:
+        """A function that clears what the extraction function remembers between pages, if anything."""
+        return None
+
     def setup(self) -> None:
-        self._extract = start_page_function(self.extract_fn(), self.timeout_s)
+        self._extract = start_page_function(self.extract_fn(), self.timeout_s, self.reset_fn())
+
+    def begin_shard(self) -> None:
+        self._extract(NewShard())  # where the extraction function runs: in the child, if there is one
 
     def close(self) -> None:
         """Stop the child process now (it also stops when this stage is garbage-collected or at exit)."""
@@ -115,10 +132,11 @@ def close_page_function(stage: Stage) -> None:
         extract.close()
 
 
-def start_page_function(fn: ExtractFn, timeout_s: float | None) -> PageFunction:
+def start_page_function(fn: ExtractFn, timeout_s: float | None, reset: Callable[[], None] | None = None) -> PageFunction:
     """``fn`` over pages given as UTF-8 bytes: in this process (``timeout_s=None``), or in a child process
-    that is killed and restarted when a page takes more than ``timeout_s`` of CPU."""
-    wrapped = _FromUtf8(fn)
+    that is killed and restarted when a page takes more than ``timeout_s`` of CPU. Called with
+    :class:`NewShard` instead of a page, it runs ``reset`` there."""
+    wrapped = _FromUtf8(fn, reset)
     if timeout_s is None:
         return _InProcess(wrapped)
     isolated = IsolatedFunction(wrapped, timeout_s, warmup=_WARMUP_HTML)
@@ -134,7 +152,7 @@ class _InProcess:
     def __init__(self, fn: _FromUtf8) -> None:
         self.fn = fn
 
-    def __call__(self, html: bytes) -> tuple[str, str | None]:
+    def __call__(self, html: bytes | NewShard) -> tuple[str, str | None]:
         try:
             return self.fn(html)
         except Exception as exc:

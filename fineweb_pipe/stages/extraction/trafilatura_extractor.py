@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html as html_lib
 import re
+from collections.abc import Callable
 
 from fineweb_pipe.stages.extraction.extractor import DEFAULT_TIMEOUT_S, ExtractFn, HtmlExtractor
 
@@ -32,10 +33,21 @@ def extract_with_trafilatura(html: str, *, favor_precision: bool, include_commen
     return text or "", page_title(html)
 
 
+def forget_repeated_paragraphs() -> None:
+    """Empty trafilatura's cache of paragraphs seen (what ``deduplicate`` drops repeats by)."""
+    from trafilatura.deduplication import LRU_TEST
+
+    LRU_TEST.clear()
+
+
 class TrafilaturaExtractor(HtmlExtractor):
     """Main text with trafilatura as FineWeb ran it: ``favor_precision``, no comments, ``deduplicate``
-    (trafilatura's per-process cache of repeated paragraphs), plain text. ``fast=True`` skips
-    trafilatura's fallback extractors (~1.4x faster, a little less recall)."""
+    (trafilatura's cache of repeated paragraphs, which drops a paragraph seen more than twice), plain
+    text. ``fast=True`` skips trafilatura's fallback extractors (~1.4x faster, a little less recall).
+
+    The cache is emptied at the start of every input shard: a page's text then depends on its shard
+    alone, not on which worker read which shards before it (FineWeb ran one process per WARC file too,
+    but reused processes across files, so its texts depended on scheduling)."""
 
     def __init__(self, favor_precision: bool = True, include_comments: bool = False, include_tables: bool = True,
                  deduplicate: bool = True, fast: bool = False, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> None:
@@ -45,6 +57,9 @@ class TrafilaturaExtractor(HtmlExtractor):
         self.include_tables = include_tables
         self.deduplicate = deduplicate
         self.fast = fast
+
+    def reset_fn(self) -> Callable[[], None] | None:
+        return forget_repeated_paragraphs if self.deduplicate else None
 
     def extract_fn(self) -> ExtractFn:
         return functools.partial(extract_with_trafilatura, favor_precision=self.favor_precision,

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from fineweb_pipe.stages.extraction import HtmlExtractor, ResiliparseExtractor, TrafilaturaExtractor
@@ -209,3 +210,41 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def _pages_warc(path: Path, pages: list[tuple[str, str]]) -> str:
+    from fineweb_pipe.sample.crawl import _http, _record
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        for url, html in pages:
+            f.write(_record("response", url, _http("200 OK", "text/html; charset=utf-8", html.encode()),
+                            "application/http; msgtype=response"))
+    return str(path)
+
+
+def test_a_shard_s_text_does_not_depend_on_the_shards_its_worker_read_before(tmp_path: Path) -> None:
+    """trafilatura's deduplicate drops a document whose text it has extracted more than twice before in its
+    process (mirrors, re-crawls): its cache is emptied for every shard, so a shard read after others gives
+    the same documents as read alone."""
+    from fineweb_pipe.engine.local import LocalExecutor
+    from fineweb_pipe.engine.runner import Runner
+    from fineweb_pipe.pipeline import Pipeline
+
+    page = ("<html><head><title>Birds</title></head><body><article><h1>Migration</h1><p>This article about the "
+            "migration of birds across the northern sea is long enough for trafilatura to remember it.</p><p>It "
+            "is served under several addresses of the same site, as mirrors and re-crawls are.</p></article>"
+            "</body></html>")
+    _pages_warc(tmp_path / "in" / "a.warc.gz", [(f"https://birds.example/{n}", page) for n in range(3)])
+    _pages_warc(tmp_path / "in" / "b.warc.gz", [("https://mirror.example/birds", page)])
+
+    def documents_of_b(inputs: list[str], output: str) -> list[str]:
+        with LocalExecutor() as executor:
+            Runner(Pipeline([TrafilaturaExtractor()], name="extract"), inputs, output, executor,
+                   show_progress=False).run()
+        table = pq.read_table(next(p for p in (Path(output) / "documents").glob("b-*.parquet")))
+        return table.column("text").to_pylist()
+
+    after_a = documents_of_b([str(tmp_path / "in")], str(tmp_path / "both"))
+    alone = documents_of_b([str(tmp_path / "in" / "b.warc.gz")], str(tmp_path / "alone"))
+    assert len(alone) == 1 and after_a == alone
