@@ -39,6 +39,7 @@ EXACT_CLUSTER_SIZES = 24  # more distinct cluster sizes than this are grouped in
 PII_PREFIX = "pii_"
 PII_DOCS = "pii_docs_with_pii"
 PII_NOT_ENTITIES = {PII_DOCS, "pii_docs_analyzed"}  # the PII stage's counters that count documents
+SCORE_HIST = "score_hist:"  # a classifier stage's histogram counters: score_hist:<column>:<low edge>
 PROFILE_MEASURES = (("chars", "characters"), ("words", "words"), ("lines", "lines"))
 
 
@@ -303,6 +304,34 @@ def pii_section(stats: Stats) -> Section:
     return Section("pii", "Personal information", blocks)
 
 
+def classifiers_section(stats: Stats) -> Section:
+    """Per classifier stage (``fineweb_pipe.stages.classifiers``): its score histogram, the share it kept
+    and the removed samples of each score bucket (its drop reasons are the buckets)."""
+    removed_samples = (stats.get("samples") or {}).get("removed") or {}
+    blocks: list[Block] = []
+    for stage in stats.get("stages") or []:
+        name, docs_in = str(stage.get("name")), stage.get("docs_in", 0)
+        hists: dict[str, dict[float, int]] = {}
+        for counter, n in (stage.get("counters") or {}).items():
+            if counter.startswith(SCORE_HIST):
+                column, edge = counter.removeprefix(SCORE_HIST).rsplit(":", 1)
+                hists.setdefault(column, {})[float(edge)] = n
+        for column, bins in hists.items():
+            edges = sorted(bins)
+            series = [Series("documents", [bins[e] for e in edges])]
+            blocks += [Figures([(f"{name}: scored", count(docs_in)),
+                                ("kept", share(stage.get("docs_out", 0), docs_in))]),
+                       Chart(histogram(edges, series, title=f"{name}: {column}", edge_format=_score_edge),
+                             f"Documents by {column}.", _bins_table(edges, series, _score_edge))]
+        for reason, n in sorted((stage.get("dropped") or {}).items()):
+            documents = [Document.from_sample(d) for d in (removed_samples.get(name) or {}).get(reason) or []]
+            if hists and documents:
+                blocks.append(Samples(f"{name} · {reason}", documents, f"{count(n)} removed in this bucket."))
+    if not blocks:
+        return Section("classifiers", "Quality classifiers", missing="no classifier stage ran in this run")
+    return Section("classifiers", "Quality classifiers", blocks)
+
+
 def _visible_token(token: str) -> str:
     """Whitespace made visible, since many frequent tokens are a space or a newline."""
     return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "(empty)"
@@ -404,4 +433,9 @@ def build_sections(stats: Stats, language_steps: Sequence[LanguageStep] | None =
     it is unknown) give the languages before filtering."""
     return [funnel_section(stats), removals_section(stats), kept_section(stats),
             languages_section(stats, language_steps), lengths_section(stats), dedup_section(stats),
-            pii_section(stats), tokens_section(stats), run_section(stats)]
+            *_present(classifiers_section(stats)), pii_section(stats), tokens_section(stats), run_section(stats)]
+
+
+def _present(section: Section) -> list[Section]:
+    """A section shown only in runs that have its part (a classifier), not as "missing" in every other."""
+    return [] if section.missing else [section]
