@@ -74,18 +74,26 @@ def test_ray_job_submit_matches_local(crawl: Path, tmp_path: Path, local_digest:
     assert output_digest(str(tmp_path / "out")) == local_digest
 
 
-def test_a_stage_that_cannot_set_up_fails_the_run_once(crawl: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import ray
+@pytest.fixture()
+def embedded_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A RayExecutor made in this test starts its own Ray (its own temporary folder), and the test
+    stages travel to its actors by value."""
     from ray import cloudpickle
+
+    import engine_support
+
+    cloudpickle.register_pickle_by_value(engine_support)
+    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="fwp-", dir="/tmp"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+
+def test_a_stage_that_cannot_set_up_fails_the_run_once(crawl: Path, tmp_path: Path, embedded_ray: None) -> None:
+    import ray
 
     import engine_support
     from fineweb_pipe.engine.ray_executor import RayExecutor
     from fineweb_pipe.engine.runner import Runner
 
-    cloudpickle.register_pickle_by_value(engine_support)  # the test stage travels with the actors
-    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="fwp-", dir="/tmp"))
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     started = time.monotonic()
     with RayExecutor(workers=2) as executor:
         with pytest.raises(ray.exceptions.RayActorError, match="no model at /nonexistent/lid.bin") as failed:
@@ -95,18 +103,13 @@ def test_a_stage_that_cannot_set_up_fails_the_run_once(crawl: Path, tmp_path: Pa
     assert time.monotonic() - started < 60
 
 
-def test_a_renamed_stage_reports_its_counts_under_its_name(crawl: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from ray import cloudpickle
+def test_a_renamed_stage_reports_its_counts_under_its_name(crawl: Path, tmp_path: Path, embedded_ray: None) -> None:
 
     import engine_support
     from fineweb_pipe.engine.local import LocalExecutor
     from fineweb_pipe.engine.ray_executor import RayExecutor
     from fineweb_pipe.engine.runner import Runner
 
-    cloudpickle.register_pickle_by_value(engine_support)  # the test stage travels with the actors
-    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="fwp-", dir="/tmp"))
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     stage = engine_support.CountHttps()
     pipeline = engine_support.make_pipeline(stage.named("https_counter"))
     counted = {}
