@@ -59,8 +59,8 @@ def iter_chunks(source: ShardInput) -> Iterator[pa.Table]:
     """The shard's documents as chunks with engine columns; the last chunk is flagged.
 
     A shard that yields no document still produces one chunk (a single sentinel row with the shard's
-    columns: known beforehand, or from the reader's empty batch or its ``document_schema``) so that the driver learns it is finished and gets its reader counts.
-    A reader bug ends the shard with the documents read so far and is counted with the file's name; an
+    columns: known beforehand, or from the reader's empty batch or its ``document_schema``) so that the
+    driver learns it is finished and gets its reader counts. A reader bug ends the shard with the documents read so far and is counted with the file's name; an
     input that cannot be read now raises :class:`InputUnavailable`, and a configuration error raises.
     """
     counts = ReaderCounts()
@@ -121,16 +121,16 @@ def _sentinel(columns: pa.Schema | None, shard: str, chunk: int, seq: int, count
     # table with their output's columns, which the shard's empty file then has.
     table = pa.Table.from_pylist([{}], schema=columns or pa.schema([(schema.ID, pa.string())]))
     engine = {
-        schema.SHARD: [shard],
+        schema.SHARD: pa.array([shard], pa.string()),
         schema.SEQ: pa.array([seq], pa.int64()),
         schema.CHUNK: pa.array([chunk], pa.int32()),
         schema.CHUNK_ROWS: pa.array([1], pa.int32()),
-        schema.CHUNK_LAST: [True],
-        schema.READER_STATS: [json.dumps(counts.to_json())],
-        schema.SENTINEL: [True],
+        schema.CHUNK_LAST: pa.array([True]),
+        schema.READER_STATS: pa.array([json.dumps(counts.to_json())], pa.string()),
+        schema.SENTINEL: pa.array([True]),
     }
     for name, values in engine.items():
-        table = table.append_column(name, pa.array(values) if isinstance(values, list) else values)
+        table = table.append_column(name, values)
     return table
 
 
