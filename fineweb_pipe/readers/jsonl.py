@@ -109,6 +109,7 @@ class _Shard:
                                        (reader.date_key, pa.string())]), newlines_in_values=False)
         self.line_number = 0  # lines read
         self.checked = False  # whether the first JSON object was checked
+        self.arrow = True  # False once lines had other fields (Dolma's, ...): the rest is read line by line
 
     def read(self, lines: io.BufferedReader[Any]) -> Iterator[pa.Table]:
         limit = self.reader.max_line_bytes
@@ -123,39 +124,47 @@ class _Shard:
             rest = lines.readline(limit + 1 - len(start)) if len(start) <= limit else b""
             if len(start) + len(rest) > limit:
                 size = len(start) + len(rest) + _skip_rest_of_line(lines, rest or start)
-                yield from self._line(b"", size)
+                table = self._line(b"", size)
             else:
-                yield from self._line(start + rest, len(start) + len(rest))
+                table = self._line(start + rest, len(start) + len(rest))
+            if table is not None:
+                yield table
 
     def _block(self, block: bytes) -> Iterator[pa.Table]:
         """Lines ending in a newline each."""
-        data = np.frombuffer(block, np.uint8)
-        ends = np.flatnonzero(data == _NEWLINE) + 1
-        sizes = np.diff(ends, prepend=0)
-        starts = ends - sizes
-        # Arrow skips blank lines (which would shift line numbers): such blocks are read line by line
-        maybe_blank = _IS_WHITESPACE[data[starts]]
-        blank = any(not block[start:end].strip(_WHITESPACE)
-                    for start, end in zip(starts[maybe_blank].tolist(), ends[maybe_blank].tolist()))
-        fits = not blank and sizes.max() <= self.reader.max_line_bytes
-        table = self._parsed(block, len(sizes)) if fits else None
-        if table is not None:
+        parsed = self._parsed(block) if self.arrow else None
+        if parsed is not None:
+            table, sizes = parsed
             self.line_number += len(sizes)
             self.counts.records["line"] += len(sizes)
             self.checked = True  # every object has a string text and a string or no URL
             yield from self.batcher.add_table(table, sizes)
             return
         start = 0
-        for size in sizes.tolist():
-            yield from self._line(block[start : start + size], size)
-            start += size
+        while start < len(block):
+            end = block.index(b"\n", start) + 1
+            table = self._line(block[start:end], end - start)
+            if table is not None:
+                yield table
+            start = end
 
-    def _parsed(self, block: bytes, lines: int) -> pa.Table | None:
-        """The documents of ``block`` parsed by Arrow, or ``None`` where that could differ from parsing
-        each line in Python: lines that are not one JSON object with a string text and no other fields,
-        a byte order mark (which Arrow skips), invalid UTF-8 (which Arrow keeps), ..."""
-        if block.startswith(_UTF8_BOM):
+    def _parsed(self, block: bytes) -> tuple[pa.Table, np.ndarray] | None:
+        """The documents of ``block`` parsed by Arrow and the sizes of its lines, or ``None`` where that
+        could differ from parsing each line in Python: lines that are not one JSON object with a string
+        text and no other fields, blank lines (which Arrow skips, losing line numbers), a byte order
+        mark (which Arrow skips too), invalid UTF-8 (which Arrow keeps), lines over the limit, ..."""
+        if block.startswith(_UTF8_BOM) or not self._known_fields(block[: block.index(b"\n")]):
             return None
+        data = np.frombuffer(block, np.uint8)
+        ends = np.flatnonzero(data == _NEWLINE) + 1
+        sizes = np.diff(ends, prepend=0)
+        starts = ends - sizes
+        maybe_blank = _IS_WHITESPACE[data[starts]]
+        if sizes.max() > self.reader.max_line_bytes or any(
+                not block[start:end].strip(_WHITESPACE)
+                for start, end in zip(starts[maybe_blank].tolist(), ends[maybe_blank].tolist())):
+            return None
+        lines = len(sizes)
         reader = self.reader
         try:
             table = pa_json.read_json(
@@ -163,7 +172,10 @@ class _Shard:
                 read_options=pa_json.ReadOptions(use_threads=False, block_size=len(block) + 1))
         except pa.ArrowInvalid:
             return None
-        if table.num_rows != lines or not set(table.column_names) <= self.known:
+        if not set(table.column_names) <= self.known:
+            self.arrow = False
+            return None
+        if table.num_rows != lines:
             return None
         text = table.column(reader.text_key)
         ids = table.column(reader.id_key) if reader.id_key in table.column_names else pa.nulls(lines, pa.string())
@@ -181,11 +193,23 @@ class _Shard:
         columns[schema.SOURCE_FILE] = pa.repeat(pa.scalar(self.path, pa.string()), lines)
         columns[schema.SOURCE_OFFSET] = pa.array(np.arange(first, first + lines))
         columns[schema.METADATA] = pa.nulls(lines, pa.string())
-        return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in schema.TEXT_SCHEMA],
-                                    schema=schema.TEXT_SCHEMA)
+        table = pa.Table.from_arrays([columns[f.name].cast(f.type) for f in schema.TEXT_SCHEMA],
+                                     schema=schema.TEXT_SCHEMA)
+        return table, sizes
 
-    def _line(self, line: bytes, size: int) -> Iterator[pa.Table]:
-        """One line of ``size`` bytes (``line`` holds them unless over the limit)."""
+    def _known_fields(self, line: bytes) -> bool:
+        """Whether ``line`` (a block's first) has only the fields Arrow reads, or is not a JSON object:
+        a file with other fields does not go through Arrow to be read again line by line."""
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            return True  # a bad line: the blocks after it may still be read by Arrow
+        if type(obj) is dict and not obj.keys() <= self.known:
+            self.arrow = False
+        return self.arrow
+
+    def _line(self, line: bytes, size: int) -> pa.Table | None:
+        """One line of ``size`` bytes (``line`` holds them unless over the limit); the batch it fills."""
         self.line_number += 1
         line_number, path, counts, reader = self.line_number, self.path, self.counts, self.reader
         counts.records["line"] += 1
@@ -193,10 +217,10 @@ class _Shard:
             counts.error("line_too_large", path, line_number,
                          f"line of {size} bytes is over max_line_bytes={reader.max_line_bytes}; skipped "
                          "(raise max_line_bytes to keep such documents)")
-            return
+            return None
         if line[0] in _WHITESPACE and not line.strip():
             counts.skipped["blank_line"] += 1
-            return
+            return None
         try:
             try:
                 obj = json.loads(line)
@@ -205,14 +229,14 @@ class _Shard:
                 counts.error("invalid_bytes", path, line_number, "undecodable bytes replaced by U+FFFD")
         except ValueError as exc:
             counts.error("invalid_json", path, line_number, f"{exc}; line skipped")
-            return
+            return None
         if not self.checked:
             reader._check_first(obj, path, line_number)
             self.checked = True
         text = obj.get(reader.text_key) if type(obj) is dict else None
         if type(text) is not str:
             counts.skipped["no_text"] += 1
-            return
+            return None
         doc_id, url, date = obj.get(reader.id_key), obj.get(reader.url_key), obj.get(reader.date_key)
         extra = {k: v for k, v in obj.items() if k not in self.known}
         row = {
@@ -224,9 +248,7 @@ class _Shard:
             schema.SOURCE_OFFSET: line_number,
             schema.METADATA: json.dumps(extra, ensure_ascii=False) if extra else None,
         }
-        table = self.batcher.add(row, size)  # the line's length bounds the text's UTF-8 bytes
-        if table is not None:
-            yield table
+        return self.batcher.add(row, size)  # the line's length bounds the text's UTF-8 bytes
 
 
 def _filled_ids(ids: pa.ChunkedArray, path: str, first: int) -> pa.ChunkedArray:

@@ -100,8 +100,9 @@ def test_jsonl_blocks_read_by_arrow_give_what_reading_line_by_line_gives(
     good = [json.dumps({"id": n, "url": f"http://x/{n}", "text": "café " * (n % 150 + 1), "date": "2024-01-01"},
                        ensure_ascii=False).encode() for n in range(400)]
     odd = [b"", b"  \r", b'{"text": "a"} {"text": "b"}', b'{"text": "\\ud800"}', b'{"text": "caf\xe9"}', b'{"text": 5}',
-           b'{"text": "x", "text": "y"}', b'\xef\xbb\xbf{"text": "bom"}', b'{"text": "m", "extra": [1]}', b"{}",
-           b'{"text": "no id", "id": null}', b'{"text": "x", "id": 1.5}', b'{"text": "2024-01-01T00:00:00Z"}']
+           b'{"text": "x", "text": "y"}', b'\xef\xbb\xbf{"text": "bom"}', b"{}", b'{"text": "no id", "id": null}',
+           b'{"text": "x", "id": 1.5}', b'{"text": "2024-01-01T00:00:00Z"}',
+           b'{"text": "m", "extra": [1]}']  # last: other fields send the rest of the file line by line
     lines = good[:100] + [line for n, line in enumerate(odd) for line in (line, *good[100 + 20 * n : 120 + 20 * n])]
     path = tmp_path / "docs.jsonl"
     path.write_bytes(b"\n".join(lines))  # the last line without a newline
