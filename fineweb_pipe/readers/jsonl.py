@@ -107,8 +107,8 @@ class _Shard:
         # url and date given as strings: Arrow would make ISO dates timestamps, and a number there fails
         # the block, as a number is not a string in Python; the id's type is found (strings or integers).
         self.parse_options = pa_json.ParseOptions(
-            explicit_schema=pa.schema([(reader.text_key, pa.string()), (reader.url_key, pa.string()),
-                                       (reader.date_key, pa.string())]), newlines_in_values=False)
+            explicit_schema=pa.schema({key: pa.string() for key in (reader.text_key, reader.url_key, reader.date_key)}),
+            newlines_in_values=False)
         self.line_number = 0  # lines read
         self.checked = False  # whether the first JSON object was checked
         self.arrow = True  # False once lines had other fields (Dolma's, ...): the rest is read line by line
