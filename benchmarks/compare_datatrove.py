@@ -222,9 +222,11 @@ def lid_model() -> str:
 
 # -- our side (runs in a child process: `compare_datatrove.py ours ...`) -----------------------------
 
-def our_pipeline(lists: dict[str, str]) -> Any:
+def our_pipeline(lists: dict[str, str], prescreen: bool = False) -> Any:
+    """The recipe exactly (FineWeb's), or with ``prescreen`` our language pre-screen in front of trafilatura
+    (``pipelines/fineweb.py``'s step 1b, at its 0.65), its removed pages kept as the filters' are."""
     from fineweb_pipe.pipeline import Pipeline
-    from fineweb_pipe.stages.extraction import TrafilaturaExtractor
+    from fineweb_pipe.stages.extraction import LanguagePrescreen, TrafilaturaExtractor
     from fineweb_pipe.stages.language import LanguageFilter
     from fineweb_pipe.stages.pii import PiiScrubber
     from fineweb_pipe.stages.quality import (
@@ -243,21 +245,24 @@ def our_pipeline(lists: dict[str, str]) -> Any:
     ]
     for stage in filters:  # what datatrove's exclusion writers do in its recipe, for the same I/O work
         stage.keep_removed = True
+    screen = [LanguagePrescreen(languages=("en",), min_score=0.65, model_path=lists["lid_model"], keep_removed=True)]
     return Pipeline(name="fineweb-vs-datatrove", steps=[
         filters[0],
+        *(screen if prescreen else []),
         TrafilaturaExtractor(favor_precision=True, include_comments=False, timeout_s=1.0),
         *filters[1:],
         PiiScrubber(entities=("EMAIL_ADDRESS", "IP_ADDRESS"), policy="fineweb"),  # datatrove's PIIFormatter's two
     ])
 
 
-def run_ours(inputs: list[str], output: str, engine: str, workers: int, lists: dict[str, str]) -> None:
+def run_ours(inputs: list[str], output: str, engine: str, workers: int, lists: dict[str, str],
+             prescreen: bool = False) -> None:
     from fineweb_pipe.engine.base import make_executor
     from fineweb_pipe.engine.runner import Runner
 
     shutil.rmtree(output, ignore_errors=True)
     with make_executor(engine, workers) as executor:
-        Runner(our_pipeline(lists), inputs, output, executor, show_progress=False).run()
+        Runner(our_pipeline(lists, prescreen), inputs, output, executor, show_progress=False).run()
 
 
 def run_ours_dedup(corpus_dir: str, output: str, engine: str, workers: int, verify_threshold: float | None,
@@ -290,9 +295,11 @@ def _jsonl(pattern: str) -> list[dict]:
 def our_funnel(out: Path) -> dict[str, Any]:
     stats = json.loads((out / "stats.json").read_text())
     stages = [{"in": s["docs_in"], "out": s["docs_out"], "dropped": s["dropped"], "cpu_s": s["cpu_s"]}
-              for s in stats["stages"]]
+              for s in stats["stages"] if s["name"] != "language_prescreen"]
+    screen = next(({"in": s["docs_in"], "out": s["docs_out"], "dropped": s["dropped"], "cpu_s": s["cpu_s"]}
+                   for s in stats["stages"] if s["name"] == "language_prescreen"), None)
     return {"read": stats["reader"]["documents"], "records": stats["reader"]["records"], "stages": stages,
-            "kept": stages[-1]["out"]}
+            "kept": stages[-1]["out"], "prescreen": screen}
 
 
 def datatrove_funnel(logs: Path) -> dict[str, Any]:
@@ -353,6 +360,42 @@ def agreement(ours: Path, theirs: Path, reader: dict) -> dict[str, Any]:
             "disagreements": dict(categories.most_common()), "examples": examples}
 
 
+def exact_agreement(exact: Path, screened: Path) -> dict[str, Any]:
+    """The kept sets of our recipe exactly and with the pre-screen, same input, by record id: agreement =
+    kept by both / kept by either; each page kept by one only with the stage and reason that removed it in
+    the other run."""
+    kept = [_kept_texts(exact), _kept_texts(screened)]
+    why = [_removed_why(exact), _removed_why(screened)]
+    both = set(kept[0]) & set(kept[1])
+    either = set(kept[0]) | set(kept[1])
+    categories: Counter = Counter()
+    for i in sorted(set(kept[0]) - set(kept[1])):
+        categories[f"kept exactly only; with the pre-screen: {why[1].get(i, 'not found')}"] += 1
+    for i in sorted(set(kept[1]) - set(kept[0])):
+        categories[f"kept with the pre-screen only; exactly: {why[0].get(i, 'not found')}"] += 1
+    return {"kept_exact": len(kept[0]), "kept_prescreen": len(kept[1]), "kept_both": len(both),
+            "texts_identical": sum(kept[0][i] == kept[1][i] for i in both),
+            "agreement": round(len(both) / len(either), 5) if either else 1.0,
+            "disagreements": dict(categories.most_common())}
+
+
+def _kept_texts(out: Path) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for path in sorted((out / "documents").glob("*.parquet")):
+        t = pq.read_table(path, columns=["id", "text"]).to_pydict()
+        kept.update(zip(t["id"], t["text"]))
+    return kept
+
+
+def _removed_why(out: Path) -> dict[str, str]:
+    why: dict[str, str] = {}
+    for path in glob.glob(str(out / "removed" / "**" / "*.parquet"), recursive=True):
+        stage = Path(path).relative_to(out / "removed").parts[0]
+        t = pq.read_table(path, columns=["id", "drop_reason"]).to_pydict()
+        why.update({i: f"{stage} ({r})" for i, r in zip(t["id"], t["drop_reason"])})
+    return why
+
+
 def _bag_f1(a: str, b: str) -> float:
     x, y = Counter(a.split()), Counter(b.split())
     common = sum((x & y).values())
@@ -381,10 +424,13 @@ class Bench:
         self.runs: list[Run] = []
         self.funnels: dict[str, dict] = {}
 
-    def ours(self, name: str, inputs: list[str], engine: str, workers: int) -> Path:
-        out = self.work / f"ours-{name}-{engine}{workers}"
+    def ours(self, name: str, inputs: list[str], engine: str, workers: int, prescreen: bool = False) -> Path:
+        """Our recipe exactly (side ``ours``) or with the language pre-screen (side ``ours_prescreen``)."""
+        side = "ours_prescreen" if prescreen else "ours"
+        out = self.work / f"{side}-{name}-{engine}{workers}"
         cmd = [sys.executable, str(Path(__file__).resolve()), "ours", "--output", str(out), "--engine", engine,
-               "--workers", str(workers), "--lists", json.dumps(self.lists), "--input", *inputs]
+               "--workers", str(workers), "--lists", json.dumps(self.lists), *(["--prescreen"] if prescreen else []),
+               "--input", *inputs]
         try:
             m = measure(cmd, out.with_suffix(".log"))
         except RuntimeError as exc:
@@ -393,7 +439,7 @@ class Bench:
             print(f"  ours failed ({exc}); retrying once", flush=True)
             m = measure(cmd, out.with_suffix(".retry.log"))
         funnel = our_funnel(out)
-        self._record(Run("ours", name, workers, funnel["read"], funnel["kept"], m), f"ours/{name}/{workers}", funnel)
+        self._record(Run(side, name, workers, funnel["read"], funnel["kept"], m), f"{side}/{name}/{workers}", funnel)
         return out
 
     def datatrove(self, name: str, inputs: list[str], workers: int) -> Path:
@@ -411,7 +457,7 @@ class Bench:
         self.runs.append(run)
         self.funnels[key] = funnel
         m = run.measured
-        print(f"  {run.side:9s} {run.corpus:13s} {run.workers} worker(s): read {run.docs_read:5d} kept {run.kept:5d}  "
+        print(f"  {run.side:14s} {run.corpus:13s} {run.workers} worker(s): read {run.docs_read:5d} kept {run.kept:5d}  "
               f"wall {m.wall_s:7.1f} s  CPU {m.cpu_s:7.1f} s (reaped {m.cpu_s_reaped:.1f}, sampled {m.cpu_s_sampled:.1f})  "
               f"{run.docs_per_cpu_s:5.1f} docs per CPU-s  "
               f"peak memory tree {m.peak_tree_pss_mb:,.0f} MB PSS ({m.peak_tree_rss_mb:,.0f} MB RSS)  [load {os.getloadavg()[0]:.2f}]", flush=True)
@@ -420,15 +466,19 @@ class Bench:
 def print_funnels(funnels: dict[str, dict]) -> None:
     for key_ours, key_theirs in _pairs(funnels):
         o, t = funnels[key_ours], funnels[key_theirs]
-        print(f"\n  funnel ({key_ours.split('/', 1)[1]}): stage: ours in -> out (dropped) | datatrove in -> out (dropped)")
+        print(f"\n  funnel ({key_ours}): stage: ours in -> out (dropped) | datatrove in -> out (dropped)")
         print(f"    {'read':18s} {o['read']:6d}                      | {t['read']:6d}")
+        if o.get("prescreen"):
+            p = o["prescreen"]
+            print(f"    {'pre-screen':18s} {p['in']:6d} -> {p['out']:6d} ({p['in'] - p['out']:5d}) |"
+                  f"                          ours {_top(p['dropped'])}, {p['cpu_s']:.1f} CPU-s")
         for name, a, b in zip(STAGES, o["stages"], t["stages"]):
             print(f"    {name:18s} {a['in']:6d} -> {a['out']:6d} ({a['in'] - a['out']:5d}) | {b['in']:6d} -> {b['out']:6d} "
                   f"({b['in'] - b['out']:5d})   ours {_top(a['dropped'])}; datatrove {_top(b['dropped'])}")
 
 
 def _pairs(funnels: dict[str, dict]) -> list[tuple[str, str]]:
-    return [(k, "datatrove/" + k.split("/", 1)[1]) for k in funnels if k.startswith("ours/")
+    return [(k, "datatrove/" + k.split("/", 1)[1]) for k in funnels if k.startswith(("ours/", "ours_prescreen/"))
             and "datatrove/" + k.split("/", 1)[1] in funnels]
 
 
@@ -437,15 +487,17 @@ def _top(dropped: dict[str, int], n: int = 3) -> str:
 
 
 def summarize(runs: list[Run]) -> list[dict[str, Any]]:
-    """Per (corpus, workers): medians over repeats of both sides and the ratio ours / datatrove."""
+    """Per (our side, corpus, workers): medians over repeats of it and datatrove, and the ratio ours / datatrove.
+    ``ours_*`` keys are the side named in ``side`` (the exact recipe or the one with the pre-screen)."""
     rows = []
-    for corpus_name, workers in dict.fromkeys((r.corpus, r.workers) for r in runs):
-        side = {s: [r for r in runs if (r.corpus, r.workers, r.side) == (corpus_name, workers, s)]
-                for s in ("ours", "datatrove")}
+    for ours_side, corpus_name, workers in dict.fromkeys((r.side, r.corpus, r.workers) for r in runs
+                                                         if r.side != "datatrove"):
+        side = {s: [r for r in runs if (r.corpus, r.workers, r.side) == (corpus_name, workers, name)]
+                for s, name in (("ours", ours_side), ("datatrove", "datatrove"))}
         if not side["ours"] or not side["datatrove"]:
             continue
         med = {s: _median_run(rs) for s, rs in side.items()}
-        rows.append({"corpus": corpus_name, "workers": workers, "repeats": len(side["ours"]),
+        rows.append({"side": ours_side, "corpus": corpus_name, "workers": workers, "repeats": len(side["ours"]),
                      **{f"{s}_{k}": v for s, r in med.items() for k, v in (
                          ("read", r.docs_read), ("kept", r.kept), ("wall_s", r.measured.wall_s),
                          ("cpu_s", r.measured.cpu_s), ("docs_per_cpu_s", round(r.docs_per_cpu_s, 2)))},
@@ -629,30 +681,43 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         print(f"datatrove's WarcReader on the bench WARCs: {results['datatrove_reader']}")
 
         bench = Bench(work, lists)
-        print(f"\n1. FineWeb recipe, {args.workers} workers each, alternating ({args.rounds} round(s) per input)")
-        for _ in range(args.rounds):
-            ours_out = bench.ours("bench", BENCH_WARCS, "ray", args.workers)
-            theirs_out = bench.datatrove("bench", BENCH_WARCS, args.workers)
+        print(f"\n1. FineWeb recipe, {args.workers} workers each, alternating ({args.rounds} round(s) per input): "
+              "ours exactly (ours), ours with the language pre-screen (ours_prescreen), datatrove")
+        outs: dict[str, dict[str, Path]] = {}  # corpus -> side -> output of its last run
+
+        def alternate(name: str, inputs: list[str], rounds: int) -> None:
+            sides = {"ours": lambda: bench.ours(name, inputs, "ray", args.workers),
+                     "ours_prescreen": lambda: bench.ours(name, inputs, "ray", args.workers, prescreen=True),
+                     "datatrove": lambda: bench.datatrove(name, inputs, args.workers)}
+            order = list(sides)
+            for n in range(rounds):  # the order turns each round, so no side always runs on a warmer machine
+                for side in order[n % 3:] + order[:n % 3]:
+                    outs.setdefault(name, {})[side] = sides[side]()
+
+        alternate("bench", BENCH_WARCS, args.rounds)
+        ours_out, theirs_out = outs["bench"]["ours"], outs["bench"]["datatrove"]
         if not args.quick:
-            # The larger corpus twice: every record, and only the records datatrove's reader reads (the
-            # same documents on both sides, so that the ratio is the frameworks' cost per document alone).
+            # The larger corpus: every record, and only the records datatrove's reader reads (the same
+            # documents on both sides, so that the ratio is the frameworks' cost per document alone).
             unread = frozenset(d["id"] for report in reader.values() for d in report["dropped"])
-            for name, skip in ((f"x{args.copies}", frozenset()), (f"x{args.copies}-both-read", unread)):
-                big = [str(p) for p in corpus.generate(CACHE / f"warc-corpus-{name}", BENCH_WARCS, args.copies,
-                                                       files=4 * args.workers, skip_ids=skip)]
-                for _ in range(args.rounds):  # datatrove first here, so neither side always runs on a warmer machine
-                    bench.datatrove(name, big, args.workers)
-                    bench.ours(name, big, "ray", args.workers)
-        print("\n   one core each (ours: in-process executor; datatrove: 1 task, 1 worker)")
-        local_out = bench.ours("bench", BENCH_WARCS, "local", 1)
-        bench.datatrove("bench", BENCH_WARCS, 1)
+            bigs = {f"x{args.copies}": frozenset(), f"x{args.copies}-both-read": unread}
+            for name, skip in bigs.items():
+                if name.endswith("both-read") or args.big == "all":
+                    big = [str(p) for p in corpus.generate(CACHE / f"warc-corpus-{name}", BENCH_WARCS, args.copies,
+                                                           files=4 * args.workers, skip_ids=skip)]
+                    alternate(name, big, args.rounds)
+        local_out = None
+        if not args.no_one_core:
+            print("\n   one core each (ours: in-process executor; datatrove: 1 task, 1 worker)")
+            local_out = bench.ours("bench", BENCH_WARCS, "local", 1)
+            bench.datatrove("bench", BENCH_WARCS, 1)
         print_funnels(bench.funnels)
         results["runs"] = [{**asdict(r), "docs_per_cpu_s": round(r.docs_per_cpu_s, 2)} for r in bench.runs]
         results["funnels"] = bench.funnels
         results["summary"] = summarize(bench.runs)
         print("\n  summary (median of repeats; per core = documents read / process-tree CPU seconds):")
         for row in results["summary"]:
-            print(f"    {row['corpus']:13s} {row['workers']} worker(s): ours {row['ours_docs_per_cpu_s']:6.2f} docs/CPU-s "
+            print(f"    {row['side']:14s} {row['corpus']:13s} {row['workers']} worker(s): ours {row['ours_docs_per_cpu_s']:6.2f} docs/CPU-s "
                   f"({row['ours_read']} read), datatrove {row['datatrove_docs_per_cpu_s']:6.2f} ({row['datatrove_read']} read)"
                   f"  -> ours/datatrove: docs per core {row['ratio_docs_per_cpu_s']:.2f}x, input per CPU-s "
                   f"{row['ratio_input_per_cpu_s']:.2f}x, speed on the wall clock {row['ratio_wall']:.2f}x")
@@ -663,7 +728,17 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
               f"only ours {a['only_ours']}, only datatrove {a['only_datatrove']}")
         for category, n in a["disagreements"].items():
             print(f"    {n:4d}  {category}   e.g. {a['examples'][category]}")
+        results["prescreen_agreement"] = {}
+        for name, side_out in outs.items():
+            e = results["prescreen_agreement"][name] = exact_agreement(side_out["ours"], side_out["ours_prescreen"])
+            print(f"\n  ours with the pre-screen against ours exactly ({name}): kept exactly {e['kept_exact']}, with the "
+                  f"pre-screen {e['kept_prescreen']}, both {e['kept_both']} (texts identical {e['texts_identical']}): "
+                  f"agreement {100 * e['agreement']:.2f} %")
+            for category, n in e["disagreements"].items():
+                print(f"    {n:4d}  {category}")
 
+        if local_out is None:
+            return _finish(results)
         print("\n3. per-stage profile of our one-core run on the bench WARCs (CPU seconds)")
         results["profile"] = profile(BENCH_WARCS, lists, local_out / "stats.json")
         local = next(r for r in bench.runs if r.side == "ours" and r.workers == 1)
@@ -679,6 +754,10 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     if "dedup" in args.parts:
         print(f"\n2. MinHash dedup, {args.dedup_docs:,} documents, {args.workers} workers each")
         results["dedup"] = bench_dedup(work, args.dedup_docs, args.workers, args.dedup_sides)
+    return _finish(results)
+
+
+def _finish(results: dict[str, Any]) -> dict[str, Any]:
     results["machine_after"] = machine()
     print(f"machine after: {results['machine_after']['uptime']}")
     return results
@@ -693,6 +772,7 @@ def main() -> None:
     ours.add_argument("--engine", choices=("ray", "local"), required=True)
     ours.add_argument("--workers", type=int, required=True)
     ours.add_argument("--lists", required=True, help="JSON from datatrove_recipe.py prepare")
+    ours.add_argument("--prescreen", action="store_true", help="the language pre-screen in front of trafilatura")
     dedup = sub.add_parser("ours-dedup", help="(internal) our MinHash run, measured by the parent")
     dedup.add_argument("--corpus", required=True)
     dedup.add_argument("--output", required=True)
@@ -706,6 +786,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternating repeats of each FineWeb comparison")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--copies", type=int, default=3, help="copies of each bench page in the larger corpus")
+    parser.add_argument("--big", choices=("all", "both-read"), default="all",
+                        help="the larger corpus with every record and with the records both read, or the latter only")
+    parser.add_argument("--no-one-core", action="store_true",
+                        help="no one-core pair and so no per-stage profile (part 3)")
     parser.add_argument("--dedup-docs", type=int, default=None,
                         help="default 30,000 (5,000 with --quick); datatrove's signatures run at ~120 docs/s per core")
     parser.add_argument("--dedup-sides", nargs="+", choices=DEDUP_SIDES, default=DEDUP_SIDES,
@@ -714,7 +798,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     if args.command == "ours":
-        run_ours(args.input, args.output, args.engine, args.workers, json.loads(args.lists))
+        run_ours(args.input, args.output, args.engine, args.workers, json.loads(args.lists), args.prescreen)
         return
     if args.command == "ours-dedup":
         verify = None if args.verify_threshold == "none" else float(args.verify_threshold)
