@@ -1,12 +1,15 @@
 """fineweb-pipe against datatrove (the framework that built FineWeb), on this machine, in one run.
 
-    .venv/bin/python benchmarks/compare_datatrove.py [--quick] [--rounds 1] [--workers 2] [--dedup-docs N] [--json out.json]
+    .venv/bin/python benchmarks/compare_datatrove.py [--quick] [--rounds 1] [--workers 2] [--copies 3] [--big all|both-read]
+        [--no-one-core] [--dedup-docs N] [--json out.json]
 
 1. The FineWeb recipe (URL filter, trafilatura favor_precision, LID en >= 0.65, Gopher repetition and
    quality, C4 quality, FineWeb quality, PII) on the bench WARCs and on a larger corpus made from them
    (``corpus.py``; all of it, and only the records datatrove's reader reads, so that both sides see the
    same documents), ours on Ray and datatrove's ``LocalPipelineExecutor`` with the same worker count,
-   runs alternating; then both on one core. Prints the funnels, wall and process-tree CPU seconds,
+   runs alternating; ours twice, the recipe exactly and with ``LanguagePrescreen`` in front of trafilatura
+   (``pipelines/fineweb.py``'s step 1b; ``FINEWEB_EXACT=1`` there is the exact side), with the agreement
+   of the two kept sets; then both on one core (the exact recipe). Prints the funnels, wall and process-tree CPU seconds,
    documents per CPU-second, and the agreement of the kept sets with disagreements by category.
 2. MinHash dedup (5-grams, 64-bit; datatrove 14 x 8, ours 16 x 8 with verification) on ``dedup_corpus.py``'s
    near-duplicate corpus: time, peak memory, removed, recall and precision (``bench_dedup.evaluate``) for
@@ -468,11 +471,11 @@ def print_funnels(funnels: dict[str, dict]) -> None:
         o, t = funnels[key_ours], funnels[key_theirs]
         print(f"\n  funnel ({key_ours}): stage: ours in -> out (dropped) | datatrove in -> out (dropped)")
         print(f"    {'read':18s} {o['read']:6d}                      | {t['read']:6d}")
-        if o.get("prescreen"):
-            p = o["prescreen"]
-            print(f"    {'pre-screen':18s} {p['in']:6d} -> {p['out']:6d} ({p['in'] - p['out']:5d}) |"
-                  f"                          ours {_top(p['dropped'])}, {p['cpu_s']:.1f} CPU-s")
         for name, a, b in zip(STAGES, o["stages"], t["stages"]):
+            if name == "extraction" and o.get("prescreen"):  # ours only, between the URL filter and trafilatura
+                p = o["prescreen"]
+                print(f"    {'pre-screen':18s} {p['in']:6d} -> {p['out']:6d} ({p['in'] - p['out']:5d}) |"
+                      f"                          ours {_top(p['dropped'])}, {p['cpu_s']:.1f} CPU-s")
             print(f"    {name:18s} {a['in']:6d} -> {a['out']:6d} ({a['in'] - a['out']:5d}) | {b['in']:6d} -> {b['out']:6d} "
                   f"({b['in'] - b['out']:5d})   ours {_top(a['dropped'])}; datatrove {_top(b['dropped'])}")
 
