@@ -49,6 +49,7 @@ import pyarrow as pa
 
 from fineweb_pipe.stages.classifiers import FastTextClassifier, TransformerScorer
 from fineweb_pipe.stages.classifiers.metrics import precision_recall, roc_auc
+from fineweb_pipe.stages.classifiers.random_bert import save_random_bert
 
 REPO = Path(__file__).resolve().parent.parent
 MIN_PAGE_CHARS = 200
@@ -192,25 +193,7 @@ def fasttext_speed(model: Path, docs: list[str], batch: int = 1000) -> None:
 
 def bert_base(folder: Path, texts: list[str], seed: int) -> Path:
     """A BERT-base-sized regressor (random weights) with a 30k WordPiece vocabulary trained on ``texts``."""
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=30522, special_tokens=specials))
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size())  # BERT-base: 12 layers x 768, 12 heads
-    config.num_labels = 1  # a regressor, as FineWeb-Edu's
-    BertForSequenceClassification(config).eval().save_pretrained(folder)
-    fast.save_pretrained(folder)
-    return folder
+    return save_random_bert(folder, texts, vocab_size=30522, max_length=512, seed=seed)
 
 
 def transformer_speed(folder: Path, docs: list[str], batch_size: int) -> None:

@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 from fineweb_pipe.sample.prose import TOPICS, english_article
+from fineweb_pipe.stages.classifiers.random_bert import save_random_bert
 
 SPAM = ["Click here for deal number {n} and win a free prize today", "Buy cheap shoes online, best prices {n}",
         "Casino bonus {n} free spins no deposit win big now", "shoes boots sandals sneakers {n} trainers heels",
@@ -31,23 +32,5 @@ def write_jsonl(path: Path, texts: list[str], **fields: object) -> Path:
 def tiny_bert(folder: Path, texts: list[str], num_labels: int = 1, seed: int = 0) -> Path:
     """A two-layer BERT with a WordPiece vocabulary trained on ``texts``, saved in the Hugging Face format
     (random weights: a regression head when ``num_labels`` is 1, else a classifier)."""
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=500, special_tokens=specials))
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=128)
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
-                        num_labels=num_labels)
-    BertForSequenceClassification(config).eval().save_pretrained(folder)
-    fast.save_pretrained(folder)
-    return folder
+    return save_random_bert(folder, texts, vocab_size=500, max_length=128, num_labels=num_labels, seed=seed,
+                            hidden_size=32, layers=2, heads=2, intermediate_size=64)
