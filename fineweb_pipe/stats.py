@@ -266,10 +266,13 @@ def text_bytes(table: pa.Table) -> int:
     return 0
 
 
-def sample_rows(table: pa.Table, limit: int, value_column: str | None = None) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows as small dicts (id, url, excerpt of the text, the failing value) for reports."""
+def sample_rows(table: pa.Table, limit: int, value_column: str | None = None,
+                scores: bool = False) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows as small dicts (id, url, excerpt of the text, the failing value) for reports;
+    with ``scores``, also every floating-point column (classifier scores, language score) by name."""
     rows = []
     payload = schema.TEXT if schema.TEXT in table.column_names else schema.HTML
+    float_columns = [f.name for f in table.schema if pa.types.is_floating(f.type)] if scores else []
     for i in range(min(limit, table.num_rows)):
         row: dict[str, Any] = {}
         for column in (schema.ID, schema.URL):
@@ -280,6 +283,8 @@ def sample_rows(table: pa.Table, limit: int, value_column: str | None = None) ->
             row["text"] = text[:EXCERPT_CHARS]
         if value_column and value_column in table.column_names:
             row["value"] = table.column(value_column)[i].as_py()
+        if float_columns:
+            row["scores"] = {name: table.column(name)[i].as_py() for name in float_columns}
         rows.append(row)
     return rows
 

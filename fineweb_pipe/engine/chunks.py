@@ -213,7 +213,7 @@ def process_chunk(chunk: pa.Table, stages: Sequence[Stage], dirs: PhaseDirs) -> 
     after.add(batch)
     result.before = (before or after).to_json()  # no stage made text: as read
     result.after = after.to_json()
-    result.kept_samples = sample_rows(batch, KEPT_SAMPLES)
+    result.kept_samples = sample_rows(batch, KEPT_SAMPLES, scores=True)  # the report buckets them by score
     written = batch.drop_columns([schema.SHARD])
     result.columns = schema.document_columns(written).schema.serialize().to_pybytes()
     if batch.num_rows:

@@ -305,9 +305,11 @@ def pii_section(stats: Stats) -> Section:
 
 
 def classifiers_section(stats: Stats) -> Section:
-    """Per classifier stage (``fineweb_pipe.stages.classifiers``): its score histogram, the share it kept
-    and the removed samples of each score bucket (its drop reasons are the buckets)."""
+    """Per classifier stage (``fineweb_pipe.stages.classifiers``): its score histogram, the share it kept,
+    the removed samples of each score bucket (its drop reasons are the buckets) and the run's kept samples
+    by the bucket of their score."""
     removed_samples = (stats.get("samples") or {}).get("removed") or {}
+    kept_samples = (stats.get("samples") or {}).get("kept") or []
     blocks: list[Block] = []
     for stage in stats.get("stages") or []:
         name, docs_in = str(stage.get("name")), stage.get("docs_in", 0)
@@ -323,6 +325,7 @@ def classifiers_section(stats: Stats) -> Section:
                                 ("kept", share(stage.get("docs_out", 0), docs_in))]),
                        Chart(histogram(edges, series, title=f"{name}: {column}", edge_format=_score_edge),
                              f"Documents by {column}.", _bins_table(edges, series, _score_edge))]
+            blocks += _kept_by_bucket(name, column, edges, kept_samples)
         for reason, n in sorted((stage.get("dropped") or {}).items()):
             documents = [Document.from_sample(d) for d in (removed_samples.get(name) or {}).get(reason) or []]
             if hists and documents:
@@ -330,6 +333,22 @@ def classifiers_section(stats: Stats) -> Section:
     if not blocks:
         return Section("classifiers", "Quality classifiers", missing="no classifier stage ran in this run")
     return Section("classifiers", "Quality classifiers", blocks)
+
+
+def _kept_by_bucket(stage: str, column: str, edges: Sequence[float], kept: Sequence[Mapping[str, Any]]) -> list[Block]:
+    """The kept samples that carry ``column``, under the histogram bin their score falls in."""
+    buckets: dict[int, list[Document]] = {}
+    for sample in kept:
+        score = (sample.get("scores") or {}).get(column)
+        if score is not None:
+            bucket = max(0, bisect.bisect_right(edges, score) - 1)
+            buckets.setdefault(bucket, []).append(Document.from_sample({**sample, "value": f"{score:.3g}"}))
+    blocks: list[Block] = []
+    for bucket, documents in sorted(buckets.items()):
+        high = f"–{_score_edge(edges[bucket + 1])}" if bucket + 1 < len(edges) else "+"
+        blocks.append(Samples(f"{stage} · kept, {column} {_score_edge(edges[bucket])}{high}", documents,
+                              "Kept documents sampled from the run's output, by their score."))
+    return blocks
 
 
 def _visible_token(token: str) -> str:

@@ -19,3 +19,31 @@ def test_histogram_kept_share_and_samples_per_bucket() -> None:
     assert "classifiers" in [s.id for s in build_sections(stats)]
     assert classifiers_section({"stages": [{"name": "x", "counters": {"tokens": 3}}]}).missing
     assert "classifiers" not in [s.id for s in build_sections({"stages": []})]
+
+
+def test_kept_samples_are_shown_under_the_bucket_of_their_score() -> None:
+    counters = {f"score_hist:quality_hq:{e / 10:g}": n for e, n in enumerate([5, 1, 0, 0, 0, 0, 0, 0, 1, 3])}
+    kept = [{"id": "k1", "url": "u1", "text": "good", "scores": {"quality_hq": 0.95, "language_score": 0.9}},
+            {"id": "k2", "url": "u2", "text": "fine", "scores": {"quality_hq": 0.81}},
+            {"id": "k3", "url": "u3", "text": "no score"}]
+    stats = {"stages": [{"name": "dclm", "docs_in": 10, "docs_out": 4, "counters": counters, "dropped": {}}],
+             "samples": {"removed": {}, "kept": kept}}
+    samples = [b for b in classifiers_section(stats).blocks if isinstance(b, Samples)]
+    assert [(s.title, [d.id for d in s.documents]) for s in samples] == [
+        ("dclm · kept, quality_hq 0.80–0.90", ["k2"]), ("dclm · kept, quality_hq 0.90+", ["k1"])]
+    assert samples[1].documents[0].value == "0.95"
+
+
+def test_a_real_run_s_kept_samples_carry_their_scores(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fineweb_pipe.engine.chunks import PhaseDirs, ShardInput, process_shard
+    from fineweb_pipe.readers import WarcReader
+    from fineweb_pipe.sample import write_sample_warc
+    from fineweb_pipe.stages.extraction import TrafilaturaExtractor
+    from fineweb_pipe.stages.language import LanguageFilter
+
+    path = write_sample_warc(str(tmp_path / "a.warc.gz"), pages=20, seed=1)
+    stages = [TrafilaturaExtractor(timeout_s=None), LanguageFilter(languages=None)]
+    events = list(process_shard(ShardInput("a", path, WarcReader()), stages,
+                                PhaseDirs(str(tmp_path / "parts"), str(tmp_path / "removed_parts"))))
+    kept = [s for e in events for s in getattr(e, "kept_samples", [])]
+    assert kept and all(0.0 <= s["scores"]["language_score"] <= 1.0 for s in kept)
