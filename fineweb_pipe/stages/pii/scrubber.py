@@ -129,22 +129,27 @@ class PiiScrubber(Transform):
         return set_column(batch, PII_TYPES, pa.array(types, pa.list_(pa.string())))
 
 
+_HEAVY_OPTIONAL_MODULES = ("torch", "transformers")
+
+
 @contextmanager
 def _torch_hidden() -> Iterator[None]:
-    """Make ``import torch`` fail inside the block, unless torch is already loaded.
+    """Make ``import torch`` and ``import transformers`` fail inside the block, unless already loaded.
 
     thinc (imported by spaCy, imported by presidio) imports torch whenever it is installed, as our
     training extra installs it, and asks it for CUDA devices: per worker ~1 CPU-s, ~180 MB, and a CUDA
-    probe on GPU nodes, for pattern matching that never uses it. ``sys.modules[name] = None`` is
-    Python's documented way to make an import raise ImportError, which thinc treats as "no torch"; the
-    entry is removed afterwards, so later code in the process imports torch normally.
+    probe on GPU nodes, for pattern matching that never uses it; with torch hidden, the import chain
+    then loads transformers (the classifiers extra) just to print that PyTorch is missing.
+    ``sys.modules[name] = None`` is Python's documented way to make an import raise ImportError, which
+    both treat as "not installed"; the entries are removed afterwards, so later code in the process
+    imports them normally.
     """
-    if "torch" in sys.modules:
-        yield
-        return
-    sys.modules["torch"] = None  # type: ignore[assignment]
+    hidden = [name for name in _HEAVY_OPTIONAL_MODULES if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
     try:
         yield
     finally:
-        if sys.modules.get("torch", 0) is None:
-            del sys.modules["torch"]
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
