@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import os
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 from fineweb_pipe.engine.base import make_executor
 from fineweb_pipe.engine.runner import Runner, output_folder
 from fineweb_pipe.errors import (
-    EXIT_INPUT, EXIT_INTEGRITY, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigurationError, PipelineError,
+    EXIT_INPUT, EXIT_INTEGRITY, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NO_SPACE, EXIT_OK, EXIT_USAGE, ConfigurationError,
+    PipelineError,
 )
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.report import write_report
@@ -82,7 +84,8 @@ def _output_folder(path: str) -> str:
 
 EXIT_CODES_HELP = (f"exit codes: {EXIT_OK} done; {EXIT_USAGE} a usage or configuration error (fix the command); "
                    f"{EXIT_INPUT} inputs could not be read (rerun to retry them); {EXIT_INTEGRITY} an output "
-                   f"check failed (nothing wrong was committed); {EXIT_INTERRUPTED} interrupted (rerun to resume); "
+                   f"check failed (nothing wrong was committed); {EXIT_NO_SPACE} the disk is full (free space, rerun to "
+                   f"resume); {EXIT_INTERRUPTED} interrupted (rerun to resume); "
                    f"{EXIT_INTERNAL} a bug (with its traceback)")
 
 
@@ -98,6 +101,13 @@ def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Every file is written whole or not at all: nothing partial is left, and a rerun resumes.
+        print(f"error: no space left writing to {args.output} ({exc}); free space and rerun the same command "
+              "to resume", file=sys.stderr)
+        return EXIT_NO_SPACE
     if not args.no_report:
         print(f"report: {write_report(args.output)}", file=sys.stderr)
     if stats["reader"]["documents"] == 0 and stats["errors"]:

@@ -22,6 +22,7 @@ EXIT_INTERNAL = 1  # a bug: the traceback is printed
 EXIT_USAGE = 2  # the command or its configuration is wrong: fix it and run again
 EXIT_INPUT = 3  # some inputs could not be read: rerun the same command to retry them
 EXIT_INTEGRITY = 4  # a conservation check failed: the output was not committed
+EXIT_NO_SPACE = 5  # the disk is full: free space and rerun to resume
 EXIT_INTERRUPTED = 130  # Ctrl-C: rerun the same command to resume
 
 

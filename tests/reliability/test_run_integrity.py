@@ -3,6 +3,7 @@ cases 1-8), read back the way a user reads an output: ``documents/`` as one data
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -15,15 +16,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from engine_support import CrashAfter, DropShortHtml, HtmlAsText, make_pipeline
+from engine_support import CrashAfter, DropShortHtml, HtmlAsText, make_pipeline, output_digest
 
-from fineweb_pipe.cli import main
+from fineweb_pipe.cli import main, main_for_pipeline
 from fineweb_pipe.dedup import MinHashDedup
 from fineweb_pipe.engine.chunks import InputRetry
 from fineweb_pipe.engine.local import LocalExecutor
 from fineweb_pipe.engine.lock import RunLock
 from fineweb_pipe.engine.runner import Runner
-from fineweb_pipe.errors import EXIT_INPUT, EXIT_USAGE, ConfigurationError, InputsFailed, IntegrityError
+from fineweb_pipe.errors import EXIT_INPUT, EXIT_NO_SPACE, EXIT_USAGE, ConfigurationError, InputsFailed, IntegrityError
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.stage import Transform
 from fineweb_pipe.tokens.stage import Tokenize
@@ -358,3 +359,29 @@ def test_process_shard_reads_an_input_again_after_a_transient_failure(inputs: Pa
     assert len(restarts) == 1 and "connection reset" in restarts[0].error
     after = [e for e in events[events.index(restarts[0]) + 1:] if isinstance(e, ChunkResult)]
     assert sum(e.rows for e in after) == 60 and after[-1].chunk_last
+
+
+def test_a_full_disk_is_one_line_and_the_rerun_after_freeing_space_is_identical(
+        inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import fineweb_pipe.engine.chunks as chunks
+
+    real_write, writes = chunks.write_arrow, []
+
+    def fill_up(table: pa.Table, path: str) -> None:
+        writes.append(path)
+        if len(writes) > 4:  # the disk fills up a few parts into the run
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(table, path)
+
+    def run_cli(output: Path) -> int:
+        return main_for_pipeline(make_pipeline(), ["--engine", "local", "--input", str(inputs), "--output",
+                                                   str(output), "--no-report", "--quiet"])
+
+    monkeypatch.setattr(chunks, "write_arrow", fill_up)
+    assert run_cli(tmp_path / "out") == EXIT_NO_SPACE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no space left" in err[0] and "rerun" in err[0]
+    assert not list((tmp_path / "out").rglob("*.tmp-*"))  # nothing half-written is left
+    monkeypatch.setattr(chunks, "write_arrow", real_write)  # space freed
+    assert run_cli(tmp_path / "out") == 0 and run_cli(tmp_path / "clean") == 0
+    assert output_digest(str(tmp_path / "out")) == output_digest(str(tmp_path / "clean"))
