@@ -24,7 +24,7 @@ from fineweb_pipe.engine.inputs import InputFile
 from fineweb_pipe.engine.manifest import MANIFEST_NAME, RunManifest, input_changes, pipeline_changes
 from fineweb_pipe.errors import ConfigurationError
 from fineweb_pipe.pipeline import Phase, Pipeline
-from fineweb_pipe.writers.atomic import TEMPORARY_SUFFIX, read_json, write_json
+from fineweb_pipe.storage import TEMPORARY_SUFFIX, read_json, write_json
 
 DOCUMENTS, REMOVED, WORK, STATS, REPORT = "documents", "removed", "_work", "stats.json", "report.html"
 ENGINE_NAMES = (DOCUMENTS, REMOVED, WORK, STATS, REPORT, MANIFEST_NAME)

@@ -12,7 +12,7 @@ from typing import Any
 from fineweb_pipe.report.compare import compare_section
 from fineweb_pipe.report.languages import language_steps
 from fineweb_pipe.report.render import render_page
-from fineweb_pipe.writers.atomic import atomic_path
+from fineweb_pipe.storage import local_staging
 
 STATS_FILE = "stats.json"
 REPORT_FILE = "report.html"
@@ -75,7 +75,7 @@ def write_report(run_dir: str | Path, compare_to: str | Path | None = None, out:
     page = render_page(stats, run_dir.resolve().name, comparison, language_steps(run_dir))
     try:
         # Web text may hold lone surrogates (undecodable bytes kept by Python): replace, never fail.
-        with atomic_path(str(target)) as tmp, open(tmp, "w", encoding="utf-8", errors="replace") as out_file:
+        with local_staging(str(target)) as tmp, open(tmp, "w", encoding="utf-8", errors="replace") as out_file:
             out_file.write(page)
     except OSError as err:
         raise OSError(f"{target}: cannot write the report ({err.strerror or err}); write it elsewhere "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fineweb_pipe.tokens.shards import UINT16_VOCAB_LIMIT, ShardError, write_hashed
-from fineweb_pipe.writers.atomic import atomic_path
+from fineweb_pipe.storage import local_staging
 
 MAGIC = b"MMIDIDX\x00\x00"
 VERSION = 1
@@ -36,7 +36,7 @@ def write_idx(path: str, lengths: np.ndarray, dtype: np.dtype) -> None:
     lengths = np.asarray(lengths, dtype="<i4")
     pointers = np.zeros(len(lengths), dtype="<i8")
     np.cumsum(lengths[:-1].astype("<i8") * dtype.itemsize, out=pointers[1:])
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with local_staging(path) as tmp, open(tmp, "wb") as f:
         f.write(MAGIC + struct.pack("<Q", VERSION) + struct.pack("<B", DTYPE_CODES[dtype]))
         f.write(struct.pack("<Q", len(lengths)) + struct.pack("<Q", len(lengths) + 1))
         for array in (lengths, pointers, np.arange(len(lengths) + 1, dtype="<i8")):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fineweb_pipe.writers.atomic import atomic_path, write_json
+from fineweb_pipe.storage import local_staging, write_json
 
 HEADER_INTS = 256
 HEADER_BYTES = HEADER_INTS * 4
@@ -111,7 +111,7 @@ def write_shard(path: str, tokens: np.ndarray) -> str:
 def write_hashed(path: str, parts: Sequence[bytes | np.ndarray]) -> str:
     """Write ``parts`` back to back to ``path`` atomically and return the sha256 of what was written."""
     digest = hashlib.sha256()
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with local_staging(path) as tmp, open(tmp, "wb") as f:
         for part in parts:
             data = np.ascontiguousarray(part).data.cast("B") if isinstance(part, np.ndarray) else part
             f.write(data)
@@ -121,7 +121,7 @@ def write_hashed(path: str, parts: Sequence[bytes | np.ndarray]) -> str:
 
 def write_index(path: str, starts: np.ndarray) -> None:
     """Write a shard's document start offsets (int64, in tokens after the header) atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with local_staging(path) as tmp, open(tmp, "wb") as f:
         np.save(f, np.asarray(starts, dtype="<i8"))
 
 

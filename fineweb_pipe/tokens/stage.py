@@ -41,7 +41,7 @@ from fineweb_pipe.tokens.shards import (
 from fineweb_pipe.tokens.tokenizer import (
     ENDOFTEXT, Encoder, TokenizerSpec, fertility, pattern_regex, train_bpe, vocab_shortfall,
 )
-from fineweb_pipe.writers.atomic import atomic_path
+from fineweb_pipe.storage import local_staging
 
 DOC_META = np.dtype([("key", "<u8"), ("length", "<i8")])  # per encoded document, in input order
 PLAN = np.dtype([("source", "<i4"), ("offset", "<i8"), ("length", "<i8")])  # per output document, in order
@@ -125,7 +125,7 @@ def sample_shard(job: SampleJob) -> int:
     rows = np.lexsort((np.arange(len(keys)), keys))[: job.docs]
     texts = pq.read_table(job.source.path, columns=[schema.TEXT]).column(schema.TEXT).take(pa.array(rows))
     out = pa.table({"key": pa.array(keys[rows]), "row": pa.array(rows, pa.int64()), schema.TEXT: texts})
-    with atomic_path(job.out_path) as tmp:
+    with local_staging(job.out_path) as tmp:
         pq.write_table(out, tmp)
     return len(rows)
 
@@ -176,7 +176,7 @@ def encode_shard(job: EncodeJob) -> Encoded:
     tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
     docs = np.concatenate(meta) if meta else np.zeros(0, dtype=DOC_META)
     for suffix, array in ((".tokens.npy", tokens), (".docs.npy", docs), (".counts.npy", counts)):
-        with atomic_path(job.prefix + suffix) as tmp, open(tmp, "wb") as f:
+        with local_staging(job.prefix + suffix) as tmp, open(tmp, "wb") as f:
             np.save(f, array)
     return Encoded(docs=rows, tokens=len(tokens), bytes=nbytes,
                    cpu_s=time.process_time() - cpu_start, engine=encoder.engine, mismatch=mismatch)
@@ -334,7 +334,7 @@ class Tokenize(GlobalStage):
             counters[split] += 1
             plan_path = os.path.join(plan_dir, file + ".plan.npy")
             plan = np.rec.fromarrays([source[docs], offsets[docs], lengths[docs]], dtype=PLAN)
-            with atomic_path(plan_path) as tmp, open(tmp, "wb") as f:
+            with local_staging(plan_path) as tmp, open(tmp, "wb") as f:
                 np.save(f, plan)
             jobs.append(AssembleJob(plan_path, prefixes, os.path.join(out_dir, file), self.format, dtype.name, split))
         return jobs
@@ -344,7 +344,7 @@ class Tokenize(GlobalStage):
         kind = spec.kind
         target = os.path.join(out_dir, "tokenizer.json" if kind == "hf" else os.path.basename(spec.path))
         if os.path.abspath(spec.path) != os.path.abspath(target):
-            with atomic_path(target) as tmp:
+            with local_staging(target) as tmp:
                 shutil.copyfile(spec.path, tmp)
         if kind == "tiktoken":
             return TokenizerRef(file=os.path.basename(target), sha256=file_sha256(target), kind=kind,

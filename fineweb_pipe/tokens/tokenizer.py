@@ -19,7 +19,7 @@ from typing import Any, Literal
 import tiktoken
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from fineweb_pipe.writers.atomic import atomic_path
+from fineweb_pipe.storage import local_staging
 
 #: Pre-tokenization regexes. GPT-4's (cl100k) splits digits in groups of up to three and never joins
 #: punctuation to letters; written without possessive quantifiers so HF (Oniguruma) and tiktoken
@@ -74,7 +74,7 @@ def train_bpe(texts: Iterable[str], path: str, vocab_size: int = 32768,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    with atomic_path(path) as tmp:  # a failed write (a full disk) leaves no truncated file under ``path``
+    with local_staging(path) as tmp:  # a failed write (a full disk) leaves no truncated file under ``path``
         tokenizer.save(tmp)
 
 

@@ -27,7 +27,7 @@ from fineweb_pipe.training.jax_data import JaxBatches
 from fineweb_pipe.training.jax_model import Params, init_params, loss_fn
 from fineweb_pipe.training.metrics import MetricsLog, TrainResult, raise_if_not_finite
 from fineweb_pipe.training.schedule import cosine_lr
-from fineweb_pipe.writers.atomic import atomic_path
+from fineweb_pipe.storage import local_staging
 
 CHECKPOINT = "checkpoint_jax.npz"
 BETAS = (0.9, 0.95)
@@ -103,7 +103,7 @@ def save_checkpoint(path: str, params: Params, state: AdamWState, step: int, dat
     leaves = jax.tree_util.tree_leaves((params, state))
     meta = {"step": step, "data": data.state_dict(), "model_config": asdict(model_config),
             "schedule": config.schedule() if config is not None else None}
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with local_staging(path) as tmp, open(tmp, "wb") as f:
         arrays: dict[str, Any] = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
         np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 

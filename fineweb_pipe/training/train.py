@@ -29,7 +29,7 @@ from fineweb_pipe.training.metrics import MetricsLog, TrainResult, raise_if_not_
 from fineweb_pipe.training.model import GPT
 from fineweb_pipe.training.schedule import cosine_lr
 from fineweb_pipe.training.torch_data import TokenDataset
-from fineweb_pipe.writers.atomic import atomic_path
+from fineweb_pipe.storage import local_staging
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -74,7 +74,7 @@ def save_checkpoint(path: str, model: GPT, optimizer: torch.optim.Optimizer, ste
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
              "data": data.state_dict(), "model_config": asdict(model.config), "train_config": asdict(config),
              "schedule": config.schedule()}
-    with atomic_path(path) as tmp:
+    with local_staging(path) as tmp:
         torch.save(state, tmp)
 
 

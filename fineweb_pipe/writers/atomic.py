@@ -1,55 +1,30 @@
-"""Atomic writes: a file appears under its final name complete or not at all.
+"""Parquet and JSON written atomically: a file appears under its final name complete or not at all.
 
-A rerun takes any file under its final name as finished, so every writer goes through here: write to a
-temporary name in the same folder, flush, then rename (atomic on POSIX file systems; object stores
-publish an object only when its upload completes, so there the temporary step is skipped).
+A rerun takes any file under its final name as finished, so every writer goes through here (and
+``fineweb_pipe.storage``, which does the same for local folders and object stores alike).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from types import TracebackType
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fineweb_pipe.storage import open_atomic, read_json, write_json
+
+__all__ = ["ParquetSink", "read_arrow", "read_json", "write_arrow", "write_json", "write_parquet"]
+
 PARQUET_COMPRESSION = "zstd"
 # Row groups of a streamed Parquet file: large enough for column-wise reads, small enough to buffer.
 ROW_GROUP_BYTES = 64 << 20
-#: What marks a file being written: ``<final name><TEMPORARY_SUFFIX><12 hex digits>``.
-TEMPORARY_SUFFIX = ".tmp-"
-
-
-def is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
-
-
-@contextmanager
-def atomic_path(path: str) -> Iterator[str]:
-    """Yield a temporary path next to ``path``; on success it is renamed to ``path``, on error removed."""
-    if not is_local(path):
-        yield path
-        return
-    path = path.removeprefix("file://")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}{TEMPORARY_SUFFIX}{uuid.uuid4().hex[:12]}"
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_parquet(table: pa.Table, path: str) -> None:
     """Write ``table`` as one zstd Parquet file, atomically."""
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression=PARQUET_COMPRESSION)
+    with open_atomic(path) as out:
+        pq.write_table(table, out, compression=PARQUET_COMPRESSION)
 
 
 class ParquetSink:
@@ -70,8 +45,8 @@ class ParquetSink:
         self._writer: pq.ParquetWriter | None = None
 
     def __enter__(self) -> ParquetSink:
-        tmp = self._stack.enter_context(atomic_path(self.path))
-        self._writer = self._stack.enter_context(pq.ParquetWriter(tmp, self.schema, compression=PARQUET_COMPRESSION))
+        out = self._stack.enter_context(open_atomic(self.path))
+        self._writer = self._stack.enter_context(pq.ParquetWriter(out, self.schema, compression=PARQUET_COMPRESSION))
         return self
 
     def write(self, table: pa.Table) -> None:
@@ -108,7 +83,7 @@ class ParquetSink:
 def write_arrow(table: pa.Table, path: str) -> None:
     """Write ``table`` as an uncompressed Arrow IPC file, atomically: cheap to write and to map back,
     for intermediate files that are read once."""
-    with atomic_path(path) as tmp, pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+    with open_atomic(path) as out, pa.ipc.new_file(out, table.schema) as writer:
         writer.write_table(table)
 
 
@@ -116,15 +91,3 @@ def read_arrow(path: str) -> pa.Table:
     """Read an Arrow IPC file written by :func:`write_arrow`, memory-mapped."""
     # Not closed here: the table's buffers point into the mapping, which lives as long as they do.
     return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
-
-
-def write_json(data: Any, path: str) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-
-
-def read_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
