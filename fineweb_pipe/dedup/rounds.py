@@ -1,19 +1,16 @@
 """The per-item work of each round of :class:`~fineweb_pipe.dedup.stage.MinHashDedup`.
 
 Every function takes one small, picklable task description (paths and numbers, never data), reads its
-partition's files, writes its outputs atomically and returns a JSON-able summary. :class:`Resumable`
-records that summary as a marker, so a rerun after a crash skips finished items and gets the same
-summaries back.
+partition's files, writes its outputs atomically and returns a JSON-able summary, which
+:class:`fineweb_pipe.resumable.Resumable` records so that a rerun skips finished items.
 """
 
 from __future__ import annotations
 
 import glob
-import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +27,7 @@ from fineweb_pipe.dedup.lsh import bucket_rows, has_shingles, star_edges
 from fineweb_pipe.dedup.signatures import U64, MinHasher, MinHashParams
 from fineweb_pipe.stage import DROP_REASON, DROP_VALUE
 from fineweb_pipe.stats import EXCERPT_CHARS
-from fineweb_pipe.writers.atomic import ParquetSink, write_json, write_parquet
+from fineweb_pipe.writers.atomic import ParquetSink, write_parquet
 
 NEAR_DUPLICATE = "near_duplicate"
 DUPLICATE_OF = "duplicate_of"
@@ -39,23 +36,6 @@ CLUSTER_SIZE = "dedup_cluster_size"
 LENGTH = "length"  # of each document's text, in the signature files of input shards
 EXAMPLE_MEMBERS = 5
 WRITE_BATCH_ROWS = 4096
-
-
-@dataclass(frozen=True)
-class Resumable:
-    """Runs ``fn(task)`` unless ``done_dir/<task.key>.json`` exists; then returns what it recorded."""
-
-    fn: Callable[[Any], dict[str, Any]]
-    done_dir: str
-
-    def __call__(self, task: Any) -> dict[str, Any]:
-        marker = os.path.join(self.done_dir, f"{task.key}.json")
-        if os.path.exists(marker):
-            with open(marker, encoding="utf-8") as f:
-                return json.load(f)
-        result = self.fn(task)
-        write_json(result, marker)
-        return result
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ import pyarrow.parquet as pq
 from fineweb_pipe.dedup import index
 from fineweb_pipe.dedup.components import StarStep, star_step
 from fineweb_pipe.dedup.nodes import KEEP_RULES
+from fineweb_pipe.resumable import Resumable
 from fineweb_pipe.dedup.rounds import (
-    NEAR_DUPLICATE, BucketTask, ClusterTask, EdgeFilesTask, Resumable, SignatureTask, Source, VerifyTask,
+    NEAR_DUPLICATE, BucketTask, ClusterTask, EdgeFilesTask, SignatureTask, Source, VerifyTask,
     WriteTask, bucket_task, cluster_task, edge_files_task, signature_task, verify_task, write_task,
 )
 from fineweb_pipe.dedup.signatures import MinHashParams
