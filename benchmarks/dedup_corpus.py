@@ -3,11 +3,13 @@ whose true Jaccard similarity (5-gram shingles, as the stage normalizes them) is
 
 Deterministic for a seed. Writes ``<out>/docs/shard-XXXXX.parquet`` (id, url, text),
 ``<out>/pairs.parquet`` (base_id, variant_id, kind, jaccard) and ``<out>/families.parquet`` (id,
-family: the base slot a document derives from). Real text: the scrapinghub gold texts and the CCNet
+family: the base slot a document derives from). ``--boilerplate N`` makes N slots, spread over the
+shards, near-identical copies of one templated page (a skewed corpus: one cluster of N documents, as
+templated sites give); they are one family and are not in ``pairs.parquet``. Real text: the scrapinghub gold texts and the CCNet
 documents under ``../shared/data`` (not ``clean_web_texts``: the same articles as the gold texts, so
 they would be unlabelled near-duplicates); filler: sentences of words drawn from that text.
 
-    python benchmarks/dedup_corpus.py OUT --docs 100000 [--dup-fraction 0.2] [--seed 0]
+    python benchmarks/dedup_corpus.py OUT --docs 100000 [--dup-fraction 0.2] [--seed 0] [--boilerplate 0]
 """
 
 from __future__ import annotations
@@ -42,15 +44,20 @@ def load_real_texts(shared: Path = SHARED) -> list[str]:
 
 
 class CorpusGenerator:
-    """Slot ``i`` of the corpus is either a base document or a variant of a base slot."""
+    """Slot ``i`` of the corpus is either a base document, a variant of a base slot, or (``boilerplate``
+    slots) a copy of the templated page that differs from the others in one short line."""
 
-    def __init__(self, real_texts: list[str], docs: int, dup_fraction: float, seed: int, words_per_doc: int = 480):
+    def __init__(self, real_texts: list[str], docs: int, dup_fraction: float, seed: int, words_per_doc: int = 480,
+                 boilerplate: int = 0):
         self.real = real_texts
         self.vocab = np.array(" ".join(real_texts).split())
         self.docs, self.seed, self.words_per_doc = docs, seed, words_per_doc
+        # Drawn apart from the rest, so that a corpus without templated pages is the same as before.
+        templated = np.sort(np.random.default_rng([seed, 3]).choice(docs, size=boilerplate, replace=False))
+        self.templated = set(templated.tolist())
         rng = np.random.default_rng(seed)
         is_variant = rng.random(docs) < dup_fraction
-        bases = np.flatnonzero(~is_variant)
+        bases = np.flatnonzero(~is_variant & ~np.isin(np.arange(docs), templated))
         real_bases = bases[bases < len(real_texts)] if len(bases) else bases
         # A third of the variants copy real documents (bigger, realistic clusters), the rest filler.
         pick_real = rng.random(docs) < 0.3
@@ -59,6 +66,14 @@ class CorpusGenerator:
                                          real_bases[rng.integers(0, max(len(real_bases), 1), docs)],
                                          bases[rng.integers(0, len(bases), docs)]))
         self.kind = rng.integers(0, len(KINDS), docs)
+        if boilerplate:
+            self.base_of[templated] = templated[0]
+
+    def templated_text(self, slot: int) -> str:
+        """The templated page: a long fixed body (far from every other text) and one line of its own."""
+        rng = np.random.default_rng([self.seed, 2])
+        body = " ".join(self.vocab[rng.integers(0, len(self.vocab), self.words_per_doc)])
+        return f"{body}\nItem number {slot} in stock."
 
     def base_text(self, slot: int) -> str:
         if slot < len(self.real):
@@ -93,6 +108,8 @@ class CorpusGenerator:
         return " ".join(words)
 
     def text(self, slot: int) -> str:
+        if slot in self.templated:
+            return self.templated_text(slot)
         return self.base_text(slot) if self.base_of[slot] == slot else self.variant_text(slot)
 
 
@@ -101,8 +118,9 @@ def doc_id(slot: int) -> str:
 
 
 def generate(out: Path, docs: int, dup_fraction: float = 0.2, seed: int = 0, shard_size: int = 10_000,
-             real_texts: list[str] | None = None) -> Path:
-    gen = CorpusGenerator(real_texts if real_texts is not None else load_real_texts(), docs, dup_fraction, seed)
+             real_texts: list[str] | None = None, boilerplate: int = 0) -> Path:
+    gen = CorpusGenerator(real_texts if real_texts is not None else load_real_texts(), docs, dup_fraction, seed,
+                          boilerplate=boilerplate)
     (out / "docs").mkdir(parents=True, exist_ok=True)
     pairs: dict[str, list] = {"base_id": [], "variant_id": [], "kind": [], "jaccard": []}
     for shard, lo in enumerate(range(0, docs, shard_size)):
@@ -113,7 +131,7 @@ def generate(out: Path, docs: int, dup_fraction: float = 0.2, seed: int = 0, sha
             "url": [f"https://site-{int(gen.base_of[s]) % 997}.example.com/page/{s}" for s in slots],
             "text": pa.array(texts, pa.large_string()),
         }), out / "docs" / f"shard-{shard:05d}.parquet")
-        variants = [s for s in slots if gen.base_of[s] != s]
+        variants = [s for s in slots if gen.base_of[s] != s and s not in gen.templated]
         base_sets = shingle_sets([gen.base_text(int(gen.base_of[s])) for s in variants])
         variant_sets = shingle_sets([texts[s - lo] for s in variants])
         for s, a, b in zip(variants, base_sets, variant_sets):
@@ -134,8 +152,9 @@ def main() -> None:
     parser.add_argument("--dup-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=10_000)
+    parser.add_argument("--boilerplate", type=int, default=0, help="documents in one templated cluster")
     args = parser.parse_args()
-    generate(args.out, args.docs, args.dup_fraction, args.seed, args.shard_size)
+    generate(args.out, args.docs, args.dup_fraction, args.seed, args.shard_size, boilerplate=args.boilerplate)
     truth = pq.read_table(args.out / "pairs.parquet")["jaccard"].to_numpy()
     print(f"wrote {args.docs} docs, {len(truth)} injected pairs to {args.out}; "
           f"jaccard quantiles 10/50/90%: {np.quantile(truth, [0.1, 0.5, 0.9]).round(3).tolist()}")

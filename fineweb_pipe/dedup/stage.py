@@ -1,52 +1,55 @@
 """``MinHashDedup``: FineWeb's MinHash near-duplicate removal as rounds of parallel work.
 
-Rounds (each a ``ctx.map`` over small task descriptions; data moves through Parquet files under
-``ctx.work_dir``, partitioned so that every task reads only its own partition):
+Rounds (each a ``ctx.map`` over small task descriptions; data moves through exchange files under
+``ctx.work_dir``, one per task, from which each task of the next round reads its own partition):
 
-1. signatures, per source: shingle, hash, min-hash; band rows to ``P`` bucket partitions by band hash;
+1. signatures, per source: shingle, hash, min-hash; node rows to ``P`` node partitions, band rows to
+   ``P`` bucket partitions by band hash;
 2. buckets, per partition: group by ``(band, band_hash)``, star edges to each bucket's smallest node;
-3. (verification) two joins keyed by source, adding each end's signature; keep pairs whose estimated
-   Jaccard similarity reaches ``verify_threshold``;
-4. connected components: union-find in one task up to ``single_node_max_edges``, else large-star /
-   small-star rounds over ``P`` edge partitions (:mod:`.components`);
-5. clusters, per source of the kept document: sizes and kept ids, sent to the members' sources;
-6. write, per input shard: survivors to ``ctx.output_path``, removed rows to
-   ``<run_dir>/removed/<name>/<shard>.parquet``, optionally survivors' signatures to an index.
+3. (verification, :mod:`.verify`) per node partition: serve centres' signatures to the partitions that
+   ask, then check each edge in its member's partition;
+4. connected components (:mod:`.components`): union-find in one task up to ``single_node_max_edges``,
+   else large-star / small-star rounds over ``P`` node partitions;
+5. clusters (:mod:`.clusters`), per label partition: sizes and kept ids from per-task partial counts;
+6. write (:mod:`.write`), per write group of consecutive shards: survivors to ``ctx.output_path``,
+   removed rows to ``<run_dir>/removed/<name>/<shard>.parquet``, optionally survivors' signatures to an
+   index.
 
-``P`` grows with the corpus (``docs_per_partition``), which bounds the signature, bucket, check and
-write tasks; the attach (3) and cluster (5) tasks are keyed by the source of the minimum node, so a source
-whose documents have many near-duplicates gets all their edges and labels: their memory grows with the
-corpus (the scale-out issue, #18). See ``docs/dedup.md``.
+``P`` grows with the corpus (``docs_per_partition``) and every partition is a hash of node ids or band
+keys, so a task's input is the corpus's divided by ``P``: it grows neither with the corpus nor with the
+largest cluster, except in the bucket round (a bucket is never split) and in the star rounds (a node's
+neighbourhood is never split). See ``docs/dedup.md``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from fineweb_pipe import storage
 from fineweb_pipe.dedup import index
-from fineweb_pipe.dedup.components import StarStep, star_step
-from fineweb_pipe.dedup.nodes import KEEP_RULES
-from fineweb_pipe.resumable import Resumable
-from fineweb_pipe.dedup.rounds import (
-    NEAR_DUPLICATE, BucketTask, ClusterTask, EdgeFilesTask, SignatureTask, Source, VerifyTask,
-    WriteTask, bucket_task, cluster_task, edge_files_task, signature_task, verify_task, write_task,
+from fineweb_pipe.dedup.clusters import ClusterTask, cluster_task
+from fineweb_pipe.dedup.components import (
+    ScatterTask, StarStep, UnionFindTask, scatter_task, star_step, union_find_task,
 )
+from fineweb_pipe.dedup.nodes import KEEP_RULES, NodeLayout
+from fineweb_pipe.dedup.plan import Files, Plan, write_groups
+from fineweb_pipe.dedup.rounds import BucketTask, SignatureTask, Source, bucket_task, row_count, signature_task
 from fineweb_pipe.dedup.signatures import MinHashParams
+from fineweb_pipe.dedup.verify import CheckTask, ServeTask, check_task, serve_task
+from fineweb_pipe.dedup.write import NEAR_DUPLICATE, ShardOutput, WriteTask, write_task
+from fineweb_pipe.resumable import Resumable
 from fineweb_pipe.stage import GlobalContext, GlobalStage, Resources
 from fineweb_pipe.stats import Histogram
 
 EXAMPLE_CLUSTERS = 5
-
-
-def _row_count(path: str) -> int:
-    return pq.read_metadata(path).num_rows
+# Write tasks: one per partition, and at least this many where there are as many shards, so that a
+# small run still writes its shards in parallel.
+MIN_WRITE_GROUPS = 64
 
 
 class MinHashDedup(GlobalStage):
@@ -81,60 +84,79 @@ class MinHashDedup(GlobalStage):
 
     def run(self, ctx: GlobalContext) -> None:
         work = ctx.work_dir
-        done = os.path.join(work, "_done")
+        done = storage.join(work, "_done")
+        measured: dict[str, list[dict[str, Any]]] = {}
 
         def rounds(name: str, fn: Any, tasks: list[Any]) -> list[dict[str, Any]]:
-            return ctx.map(Resumable(fn, os.path.join(done, name)), tasks, self.resources)
+            results = ctx.map(Resumable(fn, storage.join(done, name)), tasks, self.resources)
+            measured[name] = results
+            return results
 
-        sources = [Source(i, ref.shard, ref.path, os.path.join(work, "sig", f"s{i}.parquet"), False)
+        sources = [Source(i, ref.shard, ref.path, storage.join(work, "sig", f"s{i}.parquet"), False)
                    for i, ref in enumerate(ctx.inputs)]
         if self.reference_index:
             for path in index.load_index(self.reference_index, self.params):
-                shard = os.path.basename(path).removesuffix(".parquet")
+                shard = storage.basename(path).removesuffix(".parquet")
                 sources.append(Source(len(sources), f"reference/{shard}", path, path, True))
-        docs = sum(ctx.map(_row_count, [s.path for s in sources], Resources(num_cpus=0.5)))
-        partitions = max(1, math.ceil(docs / self.docs_per_partition))
+        rows = ctx.map(row_count, [s.path for s in sources], Resources(num_cpus=0.5))
+        partitions = max(1, math.ceil(sum(rows) / self.docs_per_partition))
+        inputs = [s for s in sources if not s.reference]
+        plan = Plan(work, partitions, NodeLayout.fitting(len(sources), max(rows)),
+                    write_groups(rows[:len(inputs)], max(partitions, MIN_WRITE_GROUPS)), self.params.num_perm)
+        node_files, band_files = plan.files("nodes", len(sources)), plan.files("bands", len(sources))
+        edges = plan.files("edges", partitions)
+        candidates, requests = plan.files("candidates", partitions), plan.files("requests", partitions)
+        centres = plan.files("centres", partitions)
 
         signed = rounds("signatures", signature_task, [
-            SignatureTask(s, self.params, self.keep, partitions, work, self.batch_size) for s in sources])
-        buckets = rounds("buckets", bucket_task, [BucketTask(p, work, self.verify_threshold is not None)
-                                                  for p in range(partitions)])
+            SignatureTask(s, plan, self.params, self.keep, self.batch_size, node_files, band_files) for s in sources])
+        verify = self.verify_threshold is not None
+        buckets = rounds("buckets", bucket_task, [
+            BucketTask(p, plan, band_files, verify, candidates if verify else edges, requests)
+            for p in range(partitions)])
         section: dict[str, Any] = {"candidate_edges": sum(b["edges"] for b in buckets)}
         if self.verify_threshold is not None:
-            attach = rounds("verify-attach", verify_task, [
-                VerifyTask(s, self.params, work, self.verify_threshold, "attach") for s in sources])
-            check = rounds("verify-check", verify_task, [
-                VerifyTask(s, self.params, work, self.verify_threshold, "check") for s in sources])
-            section["candidate_pairs"] = sum(a["candidates"] for a in attach)
+            rounds("verify-serve", serve_task, [ServeTask(p, plan, node_files, requests, centres)
+                                                for p in range(partitions)])
+            check = rounds("verify-check", check_task, [
+                CheckTask(p, plan, self.verify_threshold, node_files, candidates, centres, edges)
+                for p in range(partitions)])
+            section["candidate_pairs"] = sum(c["candidates"] for c in check)
             section["verified_pairs"] = sum(c["verified"] for c in check)
             section["rejected_pairs"] = sum(c["rejected"] for c in check)
             edge_count = section["verified_pairs"]
         else:
-            attach = check = []
             edge_count = section["candidate_edges"]
-        section["components"] = self._components(ctx, rounds, edge_count, partitions)
+        section["components"], labelled = self._components(plan, rounds, edges, edge_count)
 
-        clusters = rounds("clusters", cluster_task, [ClusterTask(s, work) for s in sources])
+        cluster_files = plan.files("clusters", partitions)
+        clusters = rounds("clusters", cluster_task, [
+            ClusterTask(p, plan, node_files, labelled, cluster_files) for p in range(partitions)])
         sizes: Counter = Counter()
         for c in clusters:
             sizes.update({int(k): n for k, n in c["sizes"].items()})
         largest = sorted((pair for c in clusters for pair in c["largest"]), key=lambda p: (-p[1], p[0]))
         example_labels = tuple(label for label, _ in largest[:EXAMPLE_CLUSTERS])
 
-        inputs = [s for s in sources if not s.reference]
-        written = rounds("write", write_task, [
-            WriteTask(s, self.keep, self.params.num_perm, work, ctx.output_path(s.shard),
-                      os.path.join(ctx.run_dir, "removed", self.name, f"{s.shard}.parquet"),
-                      example_labels, self.save_index) for s in inputs])
+        members = plan.files("members", labelled.writers)
+        outputs = [ShardOutput(s, ctx.output_path(s.shard),
+                               storage.join(ctx.run_dir, "removed", self.name, f"{s.shard}.parquet")) for s in inputs]
+        groups = rounds("write", write_task, [
+            WriteTask(g, plan, tuple(outputs[plan.group_starts[g]:plan.group_starts[g + 1]]), self.keep, members,
+                      cluster_files, example_labels, self.save_index) for g in range(plan.groups)])
+        written = [shard for g in groups for shard in g["shards"]]
         if self.save_index:
             index.write_manifest(self.save_index, self.params, [s.shard for s in inputs])
 
-        shard_rounds = [signed, attach, check, clusters, written]
+        # Each shard's CPU: its own signature and write work, and its share (by documents) of the rounds
+        # over partitions, so that the stage's total is all the work it did.
+        docs_in = sum(w["docs_in"] for w in written)
+        shared_cpu = sum(r["cpu_s"] for name, results in measured.items() if name not in ("signatures", "write")
+                         for r in results)
         for s, w in zip(inputs, written):
-            cpu = sum(r[s.index]["cpu_s"] for r in shard_rounds if r)
+            cpu = signed[s.index]["cpu_s"] + w["cpu_s"] + shared_cpu * w["docs_in"] / max(docs_in, 1)
             ctx.record(s.shard, w["docs_in"], w["docs_out"], {NEAR_DUPLICATE: w["removed"]}, cpu)
         removed = sum(w["removed"] for w in written)
-        docs_in = sum(w["docs_in"] for w in written)
         histogram = Histogram.log_bins()
         histogram.add(np.repeat(np.array(list(sizes), dtype=np.int64), list(sizes.values())))
         examples: dict[int, list[dict[str, Any]]] = {label: [] for label in example_labels}
@@ -147,6 +169,7 @@ class MinHashDedup(GlobalStage):
             "verify_threshold": self.verify_threshold,
             "keep": self.keep,
             "partitions": partitions,
+            "write_groups": plan.groups,
             "docs_in": docs_in,
             "removed": removed,
             "removed_share": removed / docs_in if docs_in else 0.0,
@@ -154,44 +177,52 @@ class MinHashDedup(GlobalStage):
             "docs_in_clusters": sum(k * n for k, n in sizes.items()),
             "cluster_sizes": {str(k): sizes[k] for k in sorted(sizes)},
             "cluster_size_histogram": histogram.to_json(),
-            "removed_for_reference": sum(c.get("reference_hits", 0) for c in clusters),
+            "removed_for_reference": sum(c["reference_hits"] for c in clusters),
             "examples": [{"cluster_id": label, "size": size,
                           "members": sorted(examples[label], key=lambda r: not r["kept"])}
                          for label, size in largest[:EXAMPLE_CLUSTERS]],
             **section,
             "cpu_s": {name: round(sum(r["cpu_s"] for r in results), 3) for name, results in
-                      [("signatures", signed), ("buckets", buckets), ("verify", attach + check),
-                       ("clusters", clusters), ("write", written)]},
+                      [("signatures", signed), ("buckets", buckets),
+                       ("verify", measured.get("verify-serve", []) + measured.get("verify-check", [])),
+                       ("clusters", clusters), ("write", groups)]},
+            "rounds": {name: round_figures(results) for name, results in measured.items()},
         })
 
-    def _components(self, ctx: GlobalContext, rounds: Any, edge_count: int, partitions: int) -> dict[str, Any]:
-        """Labels every node on an edge with its component's smallest node, into ``work/labels``."""
-        work = ctx.work_dir
-        edge_dir = os.path.join(work, "edges", "all")
-        files = sorted(os.path.join(edge_dir, f) for f in os.listdir(edge_dir)) if os.path.isdir(edge_dir) else []
-        files = [f for f in files if f.endswith(".parquet")]
-        labels = os.path.join(work, "labels")
-        if not files:
-            return {"algorithm": "none", "rounds": 0, "edges": 0}
+    def _components(self, plan: Plan, rounds: Any, edges: Files, edge_count: int) -> tuple[dict[str, Any], Files]:
+        """Labels every node on an edge with its component's smallest node; returns the components summary
+        and the labelling tasks' ``partials`` files (their ``members`` files have the same writers)."""
+        partitions = plan.partitions
         if edge_count <= self.single_node_max_edges:
-            rounds("union-find", edge_files_task, [EdgeFilesTask(tuple(files), labels, 0)])
-            return {"algorithm": "union_find", "rounds": 1, "edges": edge_count}
-        cc = os.path.join(work, "cc")
-        current = os.path.join(cc, "0")
-        rounds("cc-scatter", edge_files_task, [EdgeFilesTask((f,), current, partitions) for f in files])
+            partials = plan.files("partials", 1)
+            rounds("union-find", union_find_task, [
+                UnionFindTask(plan, edges, plan.files("members", 1), partials)])
+            algorithm = {"algorithm": "union_find" if edge_count else "none", "rounds": int(edge_count > 0)}
+            return {**algorithm, "edges": edge_count}, partials
+        current = plan.files("cc/0", partitions)
+        rounds("cc-scatter", scatter_task, [ScatterTask(plan, edges, p, current) for p in range(partitions)])
         previous = None
         for step in range(1, self.max_star_rounds + 1):
-            large = os.path.join(cc, f"{step}-large")
+            large = plan.files(f"cc/{step}-large", partitions)
             stats = rounds(f"cc-{step}-large", star_step,
-                           [StarStep("large", current, large, p, partitions) for p in range(partitions)])
+                           [StarStep("large", plan, current, large, p) for p in range(partitions)])
             signature = (sum(s["edges"] for s in stats), sum(s["checksum"] for s in stats) % (1 << 64))
             if signature == previous:
-                rounds("cc-labels", star_step,
-                       [StarStep("labels", current, labels, p, partitions) for p in range(partitions)])
-                return {"algorithm": "large_star_small_star", "rounds": step, "edges": edge_count}
+                partials = plan.files("partials", partitions)
+                rounds("cc-labels", star_step, [
+                    StarStep("labels", plan, current, plan.files("members", partitions), p, partials)
+                    for p in range(partitions)])
+                return {"algorithm": "large_star_small_star", "rounds": step, "edges": edge_count}, partials
             previous = signature
-            current = os.path.join(cc, f"{step}-small")
+            current = plan.files(f"cc/{step}-small", partitions)
             rounds(f"cc-{step}-small", star_step,
-                   [StarStep("small", large, current, p, partitions) for p in range(partitions)])
+                   [StarStep("small", plan, large, current, p) for p in range(partitions)])
         raise RuntimeError(f"connected components did not converge in {self.max_star_rounds} large/small-star "
                            "rounds; raise max_star_rounds (each round at most squares the progress)")
+
+
+def round_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tasks, files written and rows read per task in one round: how evenly the work was spread."""
+    rows_in = [r["rows_in"] for r in results]
+    return {"tasks": len(results), "files": sum(r["files"] for r in results),
+            "rows_in_max": max(rows_in, default=0), "rows_in_mean": round(sum(rows_in) / max(len(rows_in), 1), 1)}

@@ -3,10 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from fineweb_pipe.dedup.clusters import MEMBERS
 from fineweb_pipe.dedup.components import StarStep, star_step, union_find, write_half_edges
+from fineweb_pipe.dedup.nodes import NodeLayout
+from fineweb_pipe.dedup.plan import Plan
+from fineweb_pipe.exchange import read_partition
 
 
 def _reference_labels(u: np.ndarray, v: np.ndarray) -> dict[int, int]:
@@ -33,18 +35,23 @@ def test_union_find_and_star_rounds_agree_with_a_reference(tmp_path: Path) -> No
     nodes, labels = union_find(u, v)
     assert dict(zip(nodes.tolist(), labels.tolist())) == expected
 
-    partitions, current, previous = 4, str(tmp_path / "0"), None
-    write_half_edges(u, v, current, "input", partitions)
+    # Nodes 0..5200 as rows of one source, written by one write group.
+    partitions = 4
+    plan = Plan(str(tmp_path), partitions, NodeLayout.fitting(1, 5201), (0, 1), 8)
+    current, previous = plan.files("0", partitions), None
+    for p in range(partitions):  # the input edges, split over as many files as the steps write
+        write_half_edges(plan, u[p::partitions], v[p::partitions], current.url(p))
     for step in range(1, 40):
-        large = str(tmp_path / f"{step}-large")
-        stats = [star_step(StarStep("large", current, large, p, partitions)) for p in range(partitions)]
+        large = plan.files(f"{step}-large", partitions)
+        stats = [star_step(StarStep("large", plan, current, large, p)) for p in range(partitions)]
         signature = (sum(s["edges"] for s in stats), sum(s["checksum"] for s in stats) % (1 << 64))
         if signature == previous:
             break
-        previous, current = signature, str(tmp_path / f"{step}-small")
+        previous, current = signature, plan.files(f"{step}-small", partitions)
         for p in range(partitions):
-            star_step(StarStep("small", large, current, p, partitions))
+            star_step(StarStep("small", plan, large, current, p))
+    members = plan.files("members", partitions)
     for p in range(partitions):
-        star_step(StarStep("labels", current, str(tmp_path / "labels"), p, partitions))
-    table = pa.concat_tables([pq.read_table(f) for f in (tmp_path / "labels").rglob("*.parquet")])
+        star_step(StarStep("labels", plan, current, members, p, plan.files("partials", partitions)))
+    table = read_partition(members.urls(), 0, schema=MEMBERS)
     assert dict(zip(table["node"].to_pylist(), table["label"].to_pylist())) == expected

@@ -11,7 +11,7 @@ import pytest
 
 from sample_texts import sample_texts
 
-from fineweb_pipe.dedup import MinHashDedup, rounds
+from fineweb_pipe.dedup import MinHashDedup, write
 from fineweb_pipe.engine.context import PhaseContext
 from fineweb_pipe.stage import ShardRef
 
@@ -89,7 +89,7 @@ def test_every_document_comes_out_once_whatever_the_write_batch(corpus: Path, tm
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     stage = MinHashDedup()
     whole = _run(corpus, tmp_path / "whole", stage)
-    monkeypatch.setattr(rounds, "WRITE_BATCH_ROWS", 97)  # shards of 1,000 rows: 11 batches, uneven
+    monkeypatch.setattr(write, "WRITE_BATCH_ROWS", 97)  # shards of 1,000 rows: 11 batches, uneven
     batched = _run(corpus, tmp_path / "batched", stage)
     for ref in whole.inputs:
         kept = pq.read_table(batched.output_path(ref.shard))

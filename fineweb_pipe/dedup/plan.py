@@ -1,0 +1,72 @@
+"""What every task of a dedup run shares: the work folder, the node id layout, the partition and write
+group counts, and where each round's files are.
+
+Every round is a map over ``P`` hash partitions or over sources, and every task writes at most one file
+per output (an exchange file, :mod:`fineweb_pipe.exchange`, that holds all partitions), named by the
+task's index: ``<work>/<folder>/<writer>.parquet``. So a round writes O(sources + partitions) files,
+and a reader knows the files of a round from its folder and writer count, without listing a folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fineweb_pipe import storage
+from fineweb_pipe.dedup.nodes import NodeLayout, partition_of
+
+
+@dataclass(frozen=True)
+class Files:
+    """The files one round wrote: ``<work>/<folder>/<0 .. writers-1>.parquet``."""
+
+    work_dir: str
+    folder: str
+    writers: int
+
+    def url(self, writer: int) -> str:
+        return storage.join(self.work_dir, self.folder, f"{writer}.parquet")
+
+    def urls(self) -> list[str]:
+        return [self.url(j) for j in range(self.writers)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``group_starts``: the first source of each write group, then the number of input sources; a
+    write task writes the shards of one group, and sources past the last group are a reference index's."""
+
+    work_dir: str
+    partitions: int
+    layout: NodeLayout
+    group_starts: tuple[int, ...]
+    num_perm: int
+
+    @property
+    def groups(self) -> int:
+        return len(self.group_starts) - 1
+
+    def files(self, folder: str, writers: int) -> Files:
+        return Files(self.work_dir, folder, writers)
+
+    def partition_of(self, nodes: np.ndarray) -> np.ndarray:
+        return partition_of(nodes, self.partitions)
+
+    def group_of(self, nodes: np.ndarray) -> np.ndarray:
+        """Write group of each node's source; ``groups`` for a reference index's documents (not written)."""
+        sources = self.layout.source_of(nodes)
+        return np.searchsorted(np.array(self.group_starts), sources, side="right") - 1
+
+
+def write_groups(docs_per_source: list[int], groups: int) -> tuple[int, ...]:
+    """Starts of ``groups`` runs of consecutive sources with about equal documents (fewer if there are
+    fewer sources), followed by the number of sources."""
+    groups = max(1, min(groups, len(docs_per_source)))
+    ends = np.cumsum(docs_per_source)
+    total = int(ends[-1]) if len(ends) else 0
+    # Source i starts a new group when the documents before it cross the next multiple of total / groups.
+    before = np.concatenate(([0], ends[:-1]))
+    group = np.minimum((before * groups) // max(total, 1), groups - 1)
+    starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1]))) if len(group) else np.zeros(0, int)
+    return (*starts.tolist(), len(docs_per_source))
