@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fineweb_pipe.ablate.cli import add_commands as add_ablate_commands
 from fineweb_pipe.engine.base import make_executor
 from fineweb_pipe.engine.runner import Runner, output_folder
 from fineweb_pipe.errors import (
@@ -26,7 +27,7 @@ from fineweb_pipe.training.cli import add_commands as add_training_commands
 # Subpackages that bring their own commands, each through ``add_commands(subparsers)``. Training's
 # imports torch or jax only when `train` runs, so the pipeline works without them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    add_token_commands, add_training_commands, add_report_commands, add_classifier_commands)
+    add_token_commands, add_training_commands, add_report_commands, add_classifier_commands, add_ablate_commands)
 
 
 def load_pipeline(path: str) -> Pipeline:
