@@ -236,12 +236,15 @@ class Manifest:
     def split(self, split: Split) -> list[ShardInfo]:
         return [s for s in self.shards if s.split == split]
 
-    def open_tokens(self, folder: str, shard: ShardInfo) -> np.memmap:
+    def open_tokens(self, folder: str, shard: ShardInfo) -> np.ndarray:
         """The tokens of ``shard`` (in this set's format), memory-mapped."""
         path = os.path.join(folder, shard.file)
         if self.format == "llmc":
             return open_tokens(path)
-        return np.memmap(path, dtype=np.dtype(self.dtype).newbyteorder("<"), mode="r")
+        dtype = np.dtype(self.dtype).newbyteorder("<")
+        if os.path.getsize(path) == 0:  # an empty shard: numpy cannot map an empty file
+            return np.zeros(0, dtype)
+        return np.memmap(path, dtype=dtype, mode="r")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

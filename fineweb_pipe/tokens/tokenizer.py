@@ -12,13 +12,16 @@ from __future__ import annotations
 import base64
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import tiktoken
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from fineweb_pipe import storage
 from fineweb_pipe.storage import local_staging
 
 #: Pre-tokenization regexes. GPT-4's (cl100k) splits digits in groups of up to three and never joins
@@ -239,6 +242,20 @@ class Encoder:
             return self.hf.decode(list(ids), skip_special_tokens=False)
         assert self.tiktoken is not None
         return self.tiktoken.decode(list(ids))
+
+
+@lru_cache(maxsize=4)
+def cached_encoder(spec: TokenizerSpec, sha256: str) -> Encoder:
+    """``spec`` loaded once per worker process, its file (a local path or an object-store URL) fetched
+    to a temporary folder when remote: tokenizers and tiktoken read local files only. ``sha256`` of the
+    file keys the cache, so a file written anew at the same place is loaded anew."""
+    if storage.is_local(spec.path):
+        return spec.load()
+    with tempfile.TemporaryDirectory(prefix="fwp-tokenizer-") as folder:
+        local = os.path.join(folder, storage.basename(spec.path))
+        with open(local, "wb") as f:
+            f.write(storage.read_bytes(spec.path))
+        return replace(spec, path=local).load()  # read whole: the folder may go
 
 
 def _encoding(path: str, ranks: dict[bytes, int], specials: dict[str, int], regex: str) -> tiktoken.Encoding:
