@@ -2,13 +2,18 @@
 
     python benchmarks/bench_dedup.py speed [--docs 4000]
     python benchmarks/bench_dedup.py quality CORPUS [--workers 1]   # corpus from dedup_corpus.py
-    python benchmarks/bench_dedup.py scale WORKDIR --sizes 100000 300000 [--workers 2]
+    python benchmarks/bench_dedup.py scale WORKDIR --sizes 100000 1000000 [--workers 2] [--boilerplate 0]
 
 Quality: recall is the share of injected pairs with true Jaccard >= 0.85 that end in one cluster;
 precision is the share of predicted pairs (injected pairs in one cluster, plus every pair of documents
 from different families in one cluster) whose true Jaccard is >= 0.7, about where the bands put the
 LSH threshold ((1/16)**(1/8) = 0.71 for our 16 x 8, 0.72 for FineWeb's 14 x 8). Peak memory is the largest resident set of any process (ru_maxrss
 of this process and of its worker processes).
+
+Scale: every task runs in a process of its own, so its ``ru_maxrss`` is that task's peak (the "row counts"
+round, which reads Parquet footers, shows what the interpreter and the imports alone take). Per round it
+prints the tasks, the files written, the rows read per task (largest and mean: how evenly the work is
+spread) and the largest task peak. ``--boilerplate N`` makes N of the documents one templated cluster.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -33,8 +39,10 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dedup_corpus import generate, load_real_texts  # noqa: E402
 
+from fineweb_pipe import storage  # noqa: E402
 from fineweb_pipe.dedup import MinHashDedup, MinHasher, MinHashParams, shingle_hash, shingles  # noqa: E402
 from fineweb_pipe.engine.context import PhaseContext  # noqa: E402
+from fineweb_pipe.resumable import Resumable  # noqa: E402
 from fineweb_pipe.stage import Resources, ShardRef  # noqa: E402
 
 RECALL_JACCARD = 0.85
@@ -58,13 +66,41 @@ class PoolMapper:
         return list(self.pool.map(fn, items))
 
 
-def run_stage(corpus: Path, run_dir: Path, stage: MinHashDedup, workers: int) -> PhaseContext:
+def _measured(fn: Callable[[Any], Any], item: Any) -> tuple[Any, float]:
+    """``fn(item)`` and the peak resident set (MB) of this process, which ran nothing else."""
+    result = fn(item)
+    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class TaskPeakMapper:
+    """A mapper that runs every task in a new process and keeps each round's largest task peak (MB)."""
+
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self.pool = pool
+        self.peaks: dict[str, float] = {}
+
+    def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
+        name = storage.basename(fn.done_dir) if isinstance(fn, Resumable) else "row counts"
+        done = list(self.pool.map(_measured, [fn] * len(items), items))
+        self.peaks[name] = max((peak for _, peak in done), default=0.0)
+        return [result for result, _ in done]
+
+
+def run_stage(corpus: Path, run_dir: Path, stage: MinHashDedup, workers: int,
+              mapper: Callable[[ProcessPoolExecutor], Any] = PoolMapper, task_processes: bool = False) -> PhaseContext:
     shutil.rmtree(run_dir, ignore_errors=True)
     inputs = [ShardRef(Path(f).stem, f) for f in sorted(glob.glob(str(corpus / "docs" / "*.parquet")))]
     ctx = PhaseContext.local(stage.name, inputs, str(run_dir))
-    if workers > 1:
+    if task_processes:
+        # Forked from a small server (not from this process, whose peak a forked child would inherit).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["fineweb_pipe.dedup.stage"])
+        with ProcessPoolExecutor(workers, context, max_tasks_per_child=1) as pool:
+            ctx.mapper = mapper(pool)
+            stage.run(ctx)
+    elif workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            ctx.mapper = PoolMapper(pool)
+            ctx.mapper = mapper(pool)
             stage.run(ctx)
     else:
         stage.run(ctx)
@@ -136,23 +172,33 @@ def bench_quality(corpus: Path, workers: int, run_dir: Path) -> None:
                           "clusters": sec["clusters"]}))
 
 
-def bench_scale(work: Path, sizes: list[int], workers: int, edges_single_node: int) -> None:
+def bench_scale(work: Path, sizes: list[int], workers: int, edges_single_node: int, boilerplate: int) -> None:
     for size in sizes:
-        corpus = work / f"corpus-{size}"
+        corpus = work / (f"corpus-{size}" + (f"-boilerplate-{boilerplate}" if boilerplate else ""))
         if not (corpus / "families.parquet").exists():
             t = time.time()
-            generate(corpus, size)
+            generate(corpus, size, boilerplate=boilerplate)
             print(f"generated {size} docs in {time.time() - t:.0f} s", flush=True)
         stage = MinHashDedup(single_node_max_edges=edges_single_node, docs_per_partition=50_000)
         start = time.time()
-        # A fresh pool per size, so children's peak RSS is this size's (ru_maxrss of children is a max).
-        ctx = run_stage(corpus, work / f"run-{size}", stage, workers)
+        ctx = run_stage(corpus, work / f"run-{size}", stage, workers, TaskPeakMapper, task_processes=True)
         wall = time.time() - start
         sec = ctx.sections["dedup"]
-        print(json.dumps({"docs": size, "workers": workers, "wall_s": round(wall, 1),
-                          "docs_per_s": round(size / wall), "peak_rss_mb_any_process": round(_max_rss_mb()),
-                          "partitions": sec["partitions"], "components": sec["components"],
-                          "removed": sec["removed"], "cpu_s": sec["cpu_s"]}), flush=True)
+        assert isinstance(ctx.mapper, TaskPeakMapper)
+        peaks = ctx.mapper.peaks
+        print(json.dumps({"docs": size, "boilerplate": boilerplate, "workers": workers, "wall_s": round(wall, 1),
+                          "partitions": sec["partitions"], "write_groups": sec["write_groups"],
+                          "sources": len(ctx.inputs), "components": sec["components"], "removed": sec["removed"],
+                          "largest_cluster": max(map(int, sec["cluster_sizes"]), default=0),
+                          "files_written": sum(r["files"] for r in sec["rounds"].values()),
+                          "task_peak_rss_mb": round(max(peaks.values())), "cpu_s": sec["cpu_s"]}), flush=True)
+        print(f"  {'round':<14} {'tasks':>6} {'files':>6} {'rows in: max':>13} {'mean':>10} {'max/mean':>8} "
+              f"{'task peak MB':>12}")
+        print(f"  {'row counts':<14} {len(ctx.inputs):>6} {0:>6} {'':>13} {'':>10} {'':>8} {peaks['row counts']:>12.0f}")
+        for name, r in sec["rounds"].items():
+            ratio = r["rows_in_max"] / r["rows_in_mean"] if r["rows_in_mean"] else 1.0
+            print(f"  {name:<14} {r['tasks']:>6} {r['files']:>6} {r['rows_in_max']:>13,} {r['rows_in_mean']:>10,.0f} "
+                  f"{ratio:>8.2f} {peaks[name]:>12.0f}", flush=True)
 
 
 def main() -> None:
@@ -166,17 +212,18 @@ def main() -> None:
     quality.add_argument("--run-dir", type=Path, default=Path("/tmp/fineweb-pipe-dedup-quality"))
     scale = sub.add_parser("scale")
     scale.add_argument("work", type=Path)
-    scale.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    scale.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     scale.add_argument("--workers", type=int, default=2)
     scale.add_argument("--single-node-max-edges", type=int, default=0,
                        help="0 forces the distributed components rounds")
+    scale.add_argument("--boilerplate", type=int, default=0, help="documents in one templated cluster")
     args = parser.parse_args()
     if args.command == "speed":
         bench_speed(args.docs)
     elif args.command == "quality":
         bench_quality(args.corpus, args.workers, args.run_dir)
     else:
-        bench_scale(args.work, args.sizes, args.workers, args.single_node_max_edges)
+        bench_scale(args.work, args.sizes, args.workers, args.single_node_max_edges, args.boilerplate)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import glob
-import importlib.util
 import os
 from pathlib import Path
 
@@ -9,51 +8,41 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import bench_dedup
+import dedup_corpus
 from sample_texts import sample_texts
 
 from fineweb_pipe.dedup import MinHashDedup, write
 from fineweb_pipe.engine.context import PhaseContext
 from fineweb_pipe.stage import ShardRef
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module", params=["sample", pytest.param("real", marks=pytest.mark.shared_data)])
 def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3,000 documents, a quarter near-duplicates, built from the sample prose or (as well, where
     ../shared/data is present) from real web texts."""
-    corpus_module = _load("dedup_corpus")
     if request.param == "real":
-        texts = corpus_module.load_real_texts(request.getfixturevalue("shared_data"))
+        texts = dedup_corpus.load_real_texts(request.getfixturevalue("shared_data"))
     else:
         texts = [t for t in sample_texts(600) if len(t.split()) >= 50]
     out = tmp_path_factory.mktemp("corpus")
-    return corpus_module.generate(out, 3000, dup_fraction=0.25, seed=1, shard_size=1000, real_texts=texts)
+    return dedup_corpus.generate(out, 3000, dup_fraction=0.25, seed=1, shard_size=1000, real_texts=texts)
 
 
 def _run(corpus: Path, run_dir: Path, stage: MinHashDedup, workers: int = 1) -> PhaseContext:
-    bench = _load("bench_dedup")
-    return bench.run_stage(corpus, run_dir, stage, workers)
+    return bench_dedup.run_stage(corpus, run_dir, stage, workers)
 
 
 def _clusters(ctx: PhaseContext, name: str) -> dict[str, int]:
-    return _load("bench_dedup").clusters_of(ctx, name)
+    return bench_dedup.clusters_of(ctx, name)
 
 
 @pytest.mark.slow
 def test_recall_precision_and_same_result_with_two_workers_and_distributed_components(
         corpus: Path, tmp_path: Path) -> None:
-    bench = _load("bench_dedup")
     one = _run(corpus, tmp_path / "one", MinHashDedup())
     clusters = _clusters(one, "minhash_dedup")
-    scores = bench.evaluate(corpus, clusters)
+    scores = bench_dedup.evaluate(corpus, clusters)
     assert scores["recall_j>=0.85"] >= 0.95 and scores["precision"] >= 0.99
     # Two workers, the large-star/small-star rounds and several partitions: the same clusters.
     two = _run(corpus, tmp_path / "two", MinHashDedup(single_node_max_edges=0, docs_per_partition=700), workers=2)
