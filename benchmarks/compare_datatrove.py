@@ -523,7 +523,7 @@ def profile(inputs: list[str], lists: dict[str, str], run_stats: Path) -> list[d
     import pyarrow as pa
     import trafilatura
 
-    from fineweb_pipe.engine.chunks import cpu_seconds
+    from fineweb_pipe.engine.shard import cpu_seconds
     from fineweb_pipe.readers.warc import WarcReader
     from fineweb_pipe.stats import ReaderCounts
 

@@ -123,7 +123,7 @@ class Page:
 
 def fast_pass(inputs: list[str], lid_chars: int | None) -> tuple[list[Page], float]:
     """The pre-screen's fast pass on every page the URL filter passes, and its CPU seconds (with the child's)."""
-    from fineweb_pipe.engine.chunks import cpu_seconds
+    from fineweb_pipe.engine.shard import cpu_seconds
 
     url_filter = UrlFilter()
     url_filter.setup()

@@ -2,7 +2,11 @@
 
 Consecutive streaming stages (filters, transforms) form a *phase* that runs over the input in one
 pass; a global stage (dedup, tokenization) ends the phase before it and starts its own, reading what
-the phase before wrote.
+the phase before wrote. A stage that needs a GPU also starts a phase of its own (with the GPU stages
+after it), and the CPU stages after it another: each phase's workers ask for what its stages need, so
+GPU workers run only GPU stages and the CPU stages never hold a GPU.
+
+The pipeline names its ``sink``, the format of ``documents/`` (Parquet unless said otherwise).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 
 from fineweb_pipe.readers.base import Reader
 from fineweb_pipe.stage import GlobalStage, Stage
+from fineweb_pipe.writers.sinks import DocumentSink, ParquetDocuments
 
 Step = Stage | GlobalStage
 
@@ -38,6 +43,7 @@ class Pipeline:
     reader: Reader | None = None
     name: str = "pipeline"
     description: str = ""
+    sink: DocumentSink = field(default_factory=ParquetDocuments)
     phases: list[Phase] = field(init=False)
     #: index of the last phase whose output is documents: the one that writes ``documents/``
     documents_phase: int = field(init=False)
@@ -53,6 +59,9 @@ class Pipeline:
                 raise TypeError(f"pipeline {self.name!r}: {step!r} is not a Stage or GlobalStage")
         self.phases = self._split()
         self.documents_phase = self._documents_phase()
+        if not self.sink.readable_by_next_phase and self.documents_phase != len(self.phases) - 1:
+            raise ValueError(f"pipeline {self.name!r}: {type(self.sink).__name__} cannot be read back by "
+                             f"{self.phases[-1].name}, which reads the documents; use ParquetDocuments")
 
     def _documents_phase(self) -> int:
         for phase in reversed(self.phases):
@@ -70,7 +79,14 @@ class Pipeline:
                     run = []
                 phases.append(Phase(len(phases), global_stage=step))
             else:
+                if run and _uses_gpu(run[-1]) != _uses_gpu(step):
+                    phases.append(Phase(len(phases), tuple(run)))
+                    run = []
                 run.append(step)
         if run or not phases:
             phases.append(Phase(len(phases), tuple(run)))
         return phases
+
+
+def _uses_gpu(stage: Stage) -> bool:
+    return stage.resources.num_gpus > 0

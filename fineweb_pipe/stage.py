@@ -95,7 +95,8 @@ class Stage(_Named, ABC):
 
     resources: ClassVar[Resources] = Resources()
     #: The engine writes this stage's dropped rows to ``removed/<name>/`` when true (e.g. non-English
-    #: documents kept for per-language processing), partitioned by ``removed_partition`` if set.
+    #: documents kept for per-language processing), one file per input shard, whose
+    #: ``removed_partition`` column (if set) tells the groups apart (the report counts them by it).
     keep_removed: bool = False
     removed_partition: str | None = None
     #: Whether the stage works in child processes (the extractors), whose CPU the engine then adds to

@@ -1,9 +1,9 @@
 """Run statistics: per-stage counts, reader counts, histograms and samples, mergeable across workers.
 
-Workers return an ``engine.chunks.ChunkResult`` per chunk of input they process; the driver's ledger
-(``engine/ledger.py``) keys them by shard and first row, so a chunk processed twice (a retried task)
-counts once, merges a shard's into its ``ShardStats`` (the ``merge`` methods here add counts, histograms
-and samples), and the runner assembles the ``stats.json`` document from the per-shard files. Its layout:
+A worker counts everything of the shard it does into a ``ShardStats`` (the ``merge`` methods here add
+counts, histograms and samples) and returns it in the shard's completion record
+(``engine.shard.ShardRecord``); a shard is recorded once, however often it was attempted. The driver
+merges the records as they arrive and the runner assembles the ``stats.json`` document. Its layout:
 
 ```
 {"format": 1,
@@ -296,3 +296,91 @@ def merge_samples(into: dict[str, dict[str, list]], other: dict[str, dict[str, l
         for reason, rows in reasons.items():
             kept = mine.setdefault(reason, [])
             kept.extend(rows[: max(0, SAMPLES_PER_REASON - len(kept))])
+
+
+@dataclass
+class ShardStats:
+    """Everything counted for one shard of a streaming phase (or, merged, for the whole phase)."""
+
+    reader: ReaderCounts = field(default_factory=ReaderCounts)
+    stages: dict[str, StageCounts] = field(default_factory=dict)
+    samples: dict[str, dict[str, list]] = field(default_factory=dict)
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    before: Profile = field(default_factory=Profile)
+    after: Profile = field(default_factory=Profile)
+
+    def merge(self, other: ShardStats) -> None:
+        self.reader.merge(other.reader)
+        for name, counts in other.stages.items():
+            self.stages.setdefault(name, StageCounts()).merge(counts)
+        merge_samples(self.samples, other.samples)
+        self.kept.extend(other.kept[: max(0, KEPT_SAMPLES - len(self.kept))])
+        self.before.merge(other.before)
+        self.after.merge(other.after)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reader": self.reader.to_json(),
+            "stages": {name: counts.to_json() for name, counts in self.stages.items()},
+            "samples": self.samples,
+            "kept": self.kept,
+            "before": self.before.to_json(),
+            "after": self.after.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ShardStats:
+        return cls(
+            reader=ReaderCounts.from_json(data["reader"]),
+            stages={name: StageCounts.from_json(c) for name, c in data["stages"].items()},
+            samples=data["samples"],
+            kept=data["kept"],
+            before=Profile.from_json(data["before"]),
+            after=Profile.from_json(data["after"]),
+        )
+
+
+class MergeInOrder:
+    """Merges the ``ShardStats`` of a phase's shards as they arrive, keeping the capped lists (removed and
+    kept samples, error details) as if the shards had been merged in input order: ``stats.json`` then does
+    not depend on which worker finished first. Counts are merged at once; of the lists, only what can still
+    be among the first ones is held."""
+
+    def __init__(self) -> None:
+        self._totals = ShardStats()
+        self._lists: dict[tuple[str, ...], list[tuple[int, list]]] = {}
+
+    def add(self, position: int, stats: ShardStats) -> None:
+        """Merge the stats of the shard at ``position`` in the phase's input order."""
+        counts = ShardStats(ReaderCounts(stats.reader.documents, stats.reader.bytes, stats.reader.records,
+                                         stats.reader.skipped, stats.reader.errors),
+                            stats.stages, {}, [], stats.before, stats.after)
+        self._totals.merge(counts)
+        self._hold(("errors",), position, stats.reader.error_list, ERRORS_KEPT)
+        self._hold(("kept",), position, stats.kept, KEPT_SAMPLES)
+        for stage, reasons in stats.samples.items():
+            for reason, rows in reasons.items():
+                self._hold(("removed", stage, reason), position, rows, SAMPLES_PER_REASON)
+
+    def _hold(self, key: tuple[str, ...], position: int, rows: list, limit: int) -> None:
+        if not rows:
+            return
+        held = self._lists.setdefault(key, [])
+        held.append((position, rows))
+        held.sort(key=lambda entry: entry[0])
+        total = 0
+        for i, (_, entry_rows) in enumerate(held):
+            total += len(entry_rows)
+            if total >= limit:
+                del held[i + 1:]  # later shards' rows can no longer be among the first
+                break
+
+    def result(self) -> ShardStats:
+        merged = self._totals
+        first = {key: [row for _, rows in held for row in rows] for key, held in self._lists.items()}
+        merged.reader.error_list = first.get(("errors",), [])[:ERRORS_KEPT]
+        merged.kept = first.get(("kept",), [])[:KEPT_SAMPLES]
+        merged.samples = {}
+        for key in sorted(k for k in first if k[0] == "removed"):
+            merged.samples.setdefault(key[1], {})[key[2]] = first[key][:SAMPLES_PER_REASON]
+        return merged

@@ -28,11 +28,11 @@ pipeline = Pipeline(
         # 1. Drop adult and spam sites by domain, host, URL and banned words (UT1 lists: UrlFilter(blocklists=...)).
         UrlFilter(),
         # 1b. Not FineWeb's: a page whose fast text is surely not English (resiliparse, LID-176 >= 0.65) skips trafilatura
-        #     and goes to removed/language_prescreen/<lang>/ with its HTML (benchmarks/README.md: no kept page lost).
+        #     and goes to removed/language_prescreen/ with its language and HTML (benchmarks/README.md: no kept page lost).
         LanguagePrescreen(languages=("en",), min_score=0.65, keep_removed=True, enabled=not EXACT),
         # 2. Main text from HTML, precision first, no comments; one second per page at most.
         TrafilaturaExtractor(favor_precision=True, include_comments=False, timeout_s=1.0),
-        # 3. English only (fastText LID-176, score >= 0.65); other languages go to removed/language_filter/<lang>/.
+        # 3. English only (fastText LID-176, score >= 0.65); other languages go to removed/language_filter/ (column language).
         LanguageFilter(languages=("en",), min_score=0.65, keep_removed=True),
         # 4-7. Quality: Gopher repetition and quality, C4 line rules (keeping lines without terminal
         # punctuation, as FineWeb does), FineWeb's own line-based rules.

@@ -40,7 +40,7 @@ class DropShortHtml(Filter):
 
 
 class KeepHttpsOnly(Filter):
-    """Routes removed documents to removed/<stage>/<scheme>/ to exercise partitioned removed output."""
+    """Keeps removed documents (in removed/<stage>/, with their ``scheme`` column as the partition)."""
 
     keep_removed = True
     removed_partition = "scheme"

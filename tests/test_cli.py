@@ -92,8 +92,9 @@ def test_ctrl_c_on_an_embedded_ray_run_is_one_line_and_the_rerun_resumes(tmp_pat
     # Its own session and process group, as a terminal's foreground job: Ctrl-C reaches every process in it.
     run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not (tmp_path / "out" / "_work" / "00-stream" / "parts").exists() and time.monotonic() < deadline:
+    while not (tmp_path / "out" / "run.json").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
+    time.sleep(5)  # Ray up and the workers into the shard (its files appear only when it is done)
     os.killpg(run.pid, signal.SIGINT)
     _, err = run.communicate(timeout=120)
     assert run.returncode == EXIT_INTERRUPTED, err

@@ -50,8 +50,8 @@ def test_documents_languages_and_pii(run: Path) -> None:
     assert emails <= {"email@example.com", "firstname.lastname@example.org"}
     assert not any(re.search(r"(spam|casino|porn|viagra)", url) for url in table.column("url").to_pylist())
     # Other languages are kept aside per language, by the pre-screen (sure from the fast text) or the LID.
-    removed_languages = {p.name for stage in ("language_prescreen", "language_filter")
-                         for p in (run / "removed" / stage).iterdir()}
+    removed_languages = {language for stage in ("language_prescreen", "language_filter")
+                         for language in pq.read_table(run / "removed" / stage, columns=["language"])["language"].to_pylist()}
     assert {"de", "fr", "es", "ja"} <= removed_languages
 
 

@@ -1,4 +1,4 @@
-"""What an executor must do: stream chunks of shards through stages, and map a function in parallel."""
+"""What an executor must do: run shards of a streaming phase through stages, and map a function in parallel."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from fineweb_pipe.engine.chunks import PhaseDirs, ShardEvent, ShardInput
+from fineweb_pipe.engine.shard import ShardEvent, ShardTask
 from fineweb_pipe.stage import Resources, Stage
+
+#: Called after each finished item of a ``map`` with (items done, items in all).
+OnDone = Callable[[int, int], None]
 
 
 class Executor(ABC):
@@ -17,12 +20,14 @@ class Executor(ABC):
     workers: int
 
     @abstractmethod
-    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:
-        """Run ``stages`` over every shard (``chunks.process_shard``), yield what it reports."""
+    def stream(self, tasks: Sequence[ShardTask], stages: Sequence[Stage]) -> Iterator[ShardEvent]:
+        """Run ``stages`` over every shard (``shard.process_shard``), yield what it reports."""
 
     @abstractmethod
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
-        """``[fn(item) for item in items]``, in parallel where the executor can."""
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources,
+            on_done: OnDone | None = None) -> list[Any]:
+        """``[fn(item) for item in items]``, in parallel where the executor can; the first item that
+        raises stops the others and its error is raised."""
 
     def is_transient(self, error: BaseException) -> bool:
         """Whether ``error`` came from the infrastructure (a lost node) rather than from the work,

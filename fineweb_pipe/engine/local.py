@@ -1,4 +1,4 @@
-"""The in-process executor: the same stages and chunk code as on Ray, one chunk after another.
+"""The in-process executor: the same stages and shard code as on Ray, one shard after another.
 
 For tests, debugging (a breakpoint in a stage just works) and one-core runs on small machines (no
 Ray daemons); its output is identical to Ray's.
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.chunks import PhaseDirs, ShardEvent, ShardInput, process_shard
-from fineweb_pipe.engine.context import sequential_map
+from fineweb_pipe.engine.base import Executor, OnDone
+from fineweb_pipe.engine.context import run_task
+from fineweb_pipe.engine.shard import ShardEvent, ShardTask, process_shard
 from fineweb_pipe.stage import Resources, Stage
 
 
@@ -19,13 +19,19 @@ class LocalExecutor(Executor):
     name = "local"
     workers = 1
 
-    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:
-        if not shards:
+    def stream(self, tasks: Sequence[ShardTask], stages: Sequence[Stage]) -> Iterator[ShardEvent]:
+        if not tasks:
             return  # nothing left to do: no model loading either
         for stage in stages:
             stage.ensure_setup()
-        for shard in shards:
-            yield from process_shard(shard, stages, dirs)
+        for task in tasks:
+            yield from process_shard(task, stages)
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
-        return sequential_map(fn, items, resources)
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources,
+            on_done: OnDone | None = None) -> list[Any]:
+        results = []
+        for item in items:
+            results.append(run_task(fn, item))
+            if on_done is not None:
+                on_done(len(results), len(items))
+        return results

@@ -1,30 +1,31 @@
 """One writer per output folder: a lock file with its owner, host and a heartbeat.
 
-``run.lock`` is created exclusively (``O_EXCL``); while the run lasts a thread rewrites its heartbeat.
+``run.lock`` is created exclusively (``O_EXCL`` locally, a conditional PUT on an object store); while the run lasts a thread rewrites its heartbeat.
 A second run into the same folder refuses with a message naming the owner. A lock whose owner is gone
 is taken over: on the owner's host when its process no longer exists, from another host when the
 heartbeat is older than ``stale_after_s``. Two runs taking over the same stale lock race for a marker
-file named after that lock's token, so only one of them wins.
+file named after that lock's token, so only one of them wins. Workers that commit outputs check the
+lock with a :class:`LockFence` first, so a run whose lock was taken over commits nothing more.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
-import os
 import socket
 import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
 import psutil
 
+from fineweb_pipe import storage
 from fineweb_pipe.errors import ConfigurationError, IntegrityError
-from fineweb_pipe.writers.atomic import write_json
 
 LOCK_NAME = "run.lock"
 HEARTBEAT_S = 5.0
@@ -35,7 +36,8 @@ class RunLock:
     """The output folder's lock, held from ``acquire()`` to ``release()`` (or as a context manager)."""
 
     def __init__(self, folder: str, heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S) -> None:
-        self.path = os.path.join(folder, LOCK_NAME)
+        self.folder = folder
+        self.path = storage.join(folder, LOCK_NAME)
         self.heartbeat_s = heartbeat_s
         self.stale_after_s = stale_after_s
         self.token = uuid.uuid4().hex
@@ -44,12 +46,12 @@ class RunLock:
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        storage.make_dirs(self.folder)
         if not self._create():
             holder = self._read()
             if holder is not None and self._alive(holder):
                 raise ConfigurationError(
-                    f"{os.path.dirname(self.path)} is being written by another run: {_describe(holder)}; "
+                    f"{self.folder} is being written by another run: {_describe(holder)}; "
                     "wait for it to end, or give this run another --output")
             self._take_over(holder)
         self._thread = threading.Thread(target=self._beat, name="run-lock-heartbeat", daemon=True)
@@ -59,7 +61,7 @@ class RunLock:
         """Raise if another run has taken the lock over (this one looked dead to it): nothing more
         may be committed."""
         if self._lost:
-            raise IntegrityError(f"lost the lock on {os.path.dirname(self.path)}: {self._lost}; "
+            raise IntegrityError(f"lost the lock on {self.folder}: {self._lost}; "
                                  "this run stopped before committing more")
 
     def release(self) -> None:
@@ -68,7 +70,11 @@ class RunLock:
             self._thread.join()
         holder = self._read()
         if holder is not None and holder.get("token") == self.token:
-            os.remove(self.path)
+            storage.remove(self.path)
+
+    def fence(self) -> LockFence:
+        """What a worker checks before it commits: that this run still holds the lock."""
+        return LockFence(self.path, self.token)
 
     def __enter__(self) -> RunLock:
         self.acquire()
@@ -95,22 +101,10 @@ class RunLock:
 
     def _create(self) -> bool:
         """Create the lock file if there is none; False if there is one."""
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self._content(), f)
-        return True
+        return storage.create_exclusive(self.path, json.dumps(self._content()).encode())
 
     def _read(self) -> dict[str, Any] | None:
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                return json.load(f)
-        except FileNotFoundError:
-            return None
-        except ValueError:  # being written this instant (O_EXCL then write): treat as held for now
-            return {"token": "unreadable", "host": socket.gethostname(), "pid": -1, "heartbeat": time.time()}
+        return read_holder(self.path)
 
     def _alive(self, holder: dict[str, Any]) -> bool:
         if holder.get("host") == socket.gethostname():
@@ -126,28 +120,26 @@ class RunLock:
     def _take_over(self, holder: dict[str, Any] | None) -> None:
         if holder is None:  # released between our two looks
             if not self._create():
-                raise ConfigurationError(f"{os.path.dirname(self.path)}: another run took the lock just now; "
+                raise ConfigurationError(f"{self.folder}: another run took the lock just now; "
                                          "wait for it to end, or give this run another --output")
             return
         marker = f"{self.path}.takeover-{holder.get('token')}"
-        try:
-            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        except FileExistsError:
-            if time.time() - os.path.getmtime(marker) < self.stale_after_s:
-                raise ConfigurationError(f"{os.path.dirname(self.path)}: another run is taking over the lock "
+        if not storage.create_exclusive(marker, json.dumps({"created": time.time()}).encode()):
+            if time.time() - _created(marker) < self.stale_after_s:
+                raise ConfigurationError(f"{self.folder}: another run is taking over the lock "
                                          f"left by {_describe(holder)}; wait for it to end") from None
         try:
             current = self._read()
             if current is not None and current.get("token") != holder.get("token"):
-                raise ConfigurationError(f"{os.path.dirname(self.path)} was just locked by another run: "
+                raise ConfigurationError(f"{self.folder} was just locked by another run: "
                                          f"{_describe(current)}")
             if current is not None:
-                os.remove(self.path)
+                storage.remove(self.path)
             if not self._create():
-                raise ConfigurationError(f"{os.path.dirname(self.path)}: another run took the lock just now")
+                raise ConfigurationError(f"{self.folder}: another run took the lock just now")
             print(f"took over the lock left by a run that is gone ({_describe(holder)})", file=sys.stderr)
         finally:
-            os.remove(marker)
+            storage.remove(marker)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
@@ -156,10 +148,43 @@ class RunLock:
                 self._lost = f"now held by {_describe(holder)}" if holder else "the lock file was removed"
                 return
             holder["heartbeat"] = time.time()
-            write_json(holder, self.path)
+            storage.write_json(holder, self.path)
 
 
 def _describe(holder: dict[str, Any]) -> str:
     age = time.time() - float(holder.get("heartbeat", 0))
     return (f"{holder.get('user', '?')}@{holder.get('host', '?')} pid {holder.get('pid', '?')}, started "
             f"{holder.get('started', '?')}, last heartbeat {age:.0f} s ago ({holder.get('command', '')})")
+
+
+def read_holder(path: str) -> dict[str, Any] | None:
+    """The lock file's content; None when there is none."""
+    try:
+        data: dict[str, Any] = json.loads(storage.read_bytes(path))
+    except FileNotFoundError:
+        return None
+    except ValueError:  # being written this instant (O_EXCL then write): treat as held for now
+        return {"token": "unreadable", "host": socket.gethostname(), "pid": -1, "heartbeat": time.time()}
+    return data
+
+
+def _created(marker: str) -> float:
+    try:
+        return float(json.loads(storage.read_bytes(marker))["created"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+@dataclass(frozen=True)
+class LockFence:
+    """A run's claim on its output folder, checked by workers before each commit."""
+
+    path: str
+    token: str
+
+    def check(self) -> None:
+        holder = read_holder(self.path)
+        if holder is None or holder.get("token") != self.token:
+            lost = f"now held by {_describe(holder)}" if holder else "the lock file was removed"
+            raise IntegrityError(f"lost the lock on {storage.dirname(self.path)} ({lost}); "
+                                 "this run stopped before committing more")

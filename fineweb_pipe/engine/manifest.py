@@ -76,6 +76,7 @@ def pipeline_fingerprint(pipeline: Pipeline) -> dict[str, Any]:
     return {
         "package": package_version(),
         "reader": describe(pipeline.reader),
+        "sink": describe(pipeline.sink),
         "phases": [{"name": phase.name,
                     "steps": [{"name": step.name, **describe(step)}
                               for step in ([phase.global_stage] if phase.global_stage else phase.stages)]}
@@ -103,8 +104,9 @@ def pipeline_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     changes: list[str] = []
     if old.get("package") != new.get("package"):
         changes.append(f"fineweb-pipe {old.get('package')} -> {new.get('package')}")
-    if old.get("reader") != new.get("reader"):
-        changes.append(f"reader {_short(old.get('reader'))} -> {_short(new.get('reader'))}")
+    for part in ("reader", "sink"):
+        if old.get(part) != new.get(part):
+            changes.append(f"{part} {_short(old.get(part))} -> {_short(new.get(part))}")
     old_steps = [s for p in old.get("phases", []) for s in p["steps"]]
     new_steps = [s for p in new.get("phases", []) for s in p["steps"]]
     old_by_name = {s["name"]: s for s in old_steps}

@@ -1,4 +1,5 @@
-"""Live progress of a run: documents through each stage, shards finished, documents per second."""
+"""Live progress of a run: documents through each stage, shards finished, documents per second; for
+global stages, each round's tasks done, rate and time left."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from fineweb_pipe.engine.chunks import ChunkResult, ShardEvent, ShardFailed, ShardRestarted
+from fineweb_pipe.engine.base import OnDone
+from fineweb_pipe.engine.shard import ChunkDone, ShardEvent, ShardFailed, ShardRestarted
 
 REFRESH_S = 2.0
 
@@ -35,16 +37,32 @@ class Progress:
             sys.stderr.write(f"[{self.phase}] reading {event.shard} again: {event.error}\n")
         elif isinstance(event, ShardFailed):
             sys.stderr.write(f"[{self.phase}] gave up on {event.shard}: {event.error}\n")
-        else:
+        elif isinstance(event, ChunkDone):
             self.chunk(event)
 
-    def chunk(self, result: ChunkResult) -> None:
-        if result.reader:
-            self.read += result.reader["documents"]
-        for name, counts in result.stages.items():
-            self.out[name] += counts["docs_out"]
-        if time.time() - self._last >= (0.2 if self._tty else REFRESH_S):
+    def chunk(self, done: ChunkDone) -> None:
+        self.read += done.read
+        self.out.update(done.out)
+        if self._due():
             self._print(self._line())
+
+    def _due(self) -> bool:
+        return time.time() - self._last >= (0.2 if self._tty else REFRESH_S)
+
+    def round(self, phase: str, name: str) -> OnDone:
+        """A callback for one round of a global stage: tasks done of all, rate and time left."""
+        started = time.time()
+
+        def done(finished: int, total: int) -> None:
+            if finished < total and not self._due():
+                return
+            elapsed = time.time() - started
+            rate = finished / max(elapsed, 1e-9)
+            left = (total - finished) / rate if rate else 0.0
+            self._print(f"[{phase}] {name}: {finished:,}/{total:,} tasks ({rate:,.1f}/s, "
+                        f"{'done in ' + _duration(elapsed) if finished == total else _duration(left) + ' left'})",
+                        final=finished == total)
+        return done
 
     def shard_done(self) -> None:
         self.shards_done += 1
@@ -89,3 +107,11 @@ class Progress:
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m{seconds % 60:02.0f}s"
+    return f"{seconds // 3600:.0f}h{seconds % 3600 / 60:02.0f}m"

@@ -1,11 +1,12 @@
 """The Ray executor: the only module that imports Ray.
 
-Streaming phases run on a pool of Ray actors, one per worker: each sets the stages up once, then is
-handed whole shards, largest first, one at a time as it frees up. It reads a shard chunk by chunk
-(``chunks.iter_chunks``), runs ``chunks.process_chunk`` on each chunk as it is read, writes the parts
-itself and streams only small accounting records back to the driver (a streaming generator), so documents
-never cross the object store and memory is bounded by one chunk per actor. Global stages' parallel
-rounds run as Ray tasks.
+Streaming phases run on a pool of Ray actors, one per worker, each asking Ray for what the phase's
+stages declare (CPUs, GPUs, memory; a request no node can meet is an error, never shrunk): each sets
+the stages up once, then is handed whole shards, largest first, one at a time as it frees up. It does a
+shard whole (``shard.process_shard``): reads it, runs the stages, writes the shard's files to the output
+location itself and streams only small progress and completion records back to the driver, so
+documents never pass through the driver or the object store. Global stages' parallel rounds run as Ray
+tasks, with progress as they finish; the first task that fails cancels the rest of its round.
 
 This is Ray core rather than Ray Data: the phase is a work queue of shards, to which Ray Data adds its
 own actors (stats, autoscaling coordinator, actor location tracker) and a driver-side scheduling loop
@@ -29,8 +30,8 @@ from typing import Any
 
 import ray
 
-from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.chunks import PhaseDirs, ShardEvent, ShardInput, process_shard
+from fineweb_pipe.engine.base import Executor, OnDone
+from fineweb_pipe.engine.shard import ShardEvent, ShardTask, process_shard
 from fineweb_pipe.engine.context import run_task
 from fineweb_pipe.errors import ConfigurationError, PipelineError
 from fineweb_pipe.stage import Resources, Stage
@@ -53,9 +54,8 @@ _AUTH_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
 class _ShardWorker:
     """An actor of the stage pool: sets the stages up once, then runs whole shards."""
 
-    def __init__(self, stages: Sequence[Stage], dirs: PhaseDirs) -> None:
+    def __init__(self, stages: Sequence[Stage]) -> None:
         self._stages = stages
-        self._dirs = dirs
         for stage in stages:
             stage.ensure_setup()
         # What setup loaded (models, lists, modules) lives as long as this actor: out of the garbage
@@ -63,9 +63,9 @@ class _ShardWorker:
         # presidio has imported spaCy). Not done in-process, where the process is the user's.
         gc.freeze()
 
-    def run(self, shard: ShardInput) -> Iterator[ShardEvent]:
-        """Each chunk's accounting record (``chunks.process_shard``), as the chunk is done."""
-        yield from process_shard(shard, self._stages, self._dirs)
+    def run(self, task: ShardTask) -> Iterator[ShardEvent]:
+        """The shard's progress and completion records (``shard.process_shard``), as they happen."""
+        yield from process_shard(task, self._stages)
 
 
 @contextmanager
@@ -80,13 +80,18 @@ def _errors_as_raised() -> Iterator[None]:
         raise
 
 
-def _largest_first(shards: Sequence[ShardInput]) -> list[int]:
+def _largest_first(tasks: Sequence[ShardTask]) -> list[int]:
     """Shard indices by input size, largest first, so that a big shard does not start last and
-    leave the other workers idle at the end (object-store URIs, unsized here, keep their order)."""
-    def size(shard: ShardInput) -> int:
-        return os.path.getsize(shard.path) if os.path.isfile(shard.path) else 0
+    leave the other workers idle at the end."""
+    return sorted(range(len(tasks)), key=lambda i: -tasks[i].size)
 
-    return sorted(range(len(shards)), key=lambda i: -size(shards[i]))
+
+def _phase_resources(stages: Sequence[Stage]) -> Resources:
+    """What one actor running ``stages`` one after another needs: the most CPUs and GPUs any of them
+    asks for, and the memory of all of them (each keeps its state loaded)."""
+    return Resources(num_cpus=max((s.resources.num_cpus for s in stages), default=1.0),
+                     memory_mb=sum(s.resources.memory_mb for s in stages),
+                     num_gpus=max((s.resources.num_gpus for s in stages), default=0.0))
 
 
 class RayExecutor(Executor):
@@ -139,21 +144,21 @@ class RayExecutor(Executor):
                 ) from exc
         self._cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
 
-    def stream(self, shards: Sequence[ShardInput], stages: Sequence[Stage], dirs: PhaseDirs) -> Iterator[ShardEvent]:
-        if not shards:
+    def stream(self, tasks: Sequence[ShardTask], stages: Sequence[Stage]) -> Iterator[ShardEvent]:
+        if not tasks:
             return
         self._start()
-        wanted = max((stage.resources.num_cpus for stage in stages), default=1.0)
-        gpus = max((stage.resources.num_gpus for stage in stages), default=0.0)
-        memory = max((stage.resources.memory_mb for stage in stages), default=0) << 20
+        resources = _phase_resources(stages)
+        self._check_feasible(resources, ", ".join(s.name for s in stages))
         worker = ray.remote(_ShardWorker).options(
-            num_cpus=min(wanted, self._cluster_cpus / self.workers), num_gpus=gpus or None, memory=memory or None,
+            num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
+            memory=(resources.memory_mb << 20) or None,
             max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=TASK_MAX_RETRIES)
         # Arguments by value, not object refs: a restarted actor needs its constructor's arguments again,
         # and stages pickle small (plain parameters; state is built in setup()).
         # Any: Ray's stubs type an actor class's remote() as the class or a handle.
-        actors: list[Any] = [worker.remote(list(stages), dirs) for _ in range(min(self.workers, len(shards)))]
-        todo = deque(_largest_first(shards))
+        actors: list[Any] = [worker.remote(list(stages)) for _ in range(min(self.workers, len(tasks)))]
+        todo = deque(_largest_first(tasks))
         # Shards go to actors once they are up (an actor the cluster cannot place yet holds none back),
         # and to each as it finishes its previous one.
         starting = {actor.__ray_ready__.remote(): actor for actor in actors}
@@ -174,18 +179,50 @@ class RayExecutor(Executor):
                     with _errors_as_raised():
                         ray.get(ready)  # raises what the actor's setup raised
                 if todo:
-                    running[actor.run.options(num_returns="streaming").remote(shards[todo.popleft()])] = actor
+                    running[actor.run.options(num_returns="streaming").remote(tasks[todo.popleft()])] = actor
         finally:  # free the pool's CPUs for the next phase, also when the runner stops early
             for actor in actors:
                 ray.kill(actor)
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources,
+            on_done: OnDone | None = None) -> list[Any]:
+        if not items:
+            return []
         self._start()
+        self._check_feasible(resources, getattr(fn, "__name__", type(fn).__name__))
         remote: Any = ray.remote(run_task).options(num_cpus=resources.num_cpus, num_gpus=resources.num_gpus or None,
-                                            max_retries=TASK_MAX_RETRIES, retry_exceptions=False)
+                                                   memory=(resources.memory_mb << 20) or None,
+                                                   max_retries=TASK_MAX_RETRIES, retry_exceptions=False)
         fn_ref = ray.put(fn)
-        with _errors_as_raised():
-            return ray.get([remote.remote(fn_ref, item) for item in items])
+        refs = [remote.remote(fn_ref, item) for item in items]
+        position = {ref: i for i, ref in enumerate(refs)}
+        results: list[Any] = [None] * len(refs)
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                with _errors_as_raised():
+                    results[position[ready[0]]] = ray.get(ready[0])
+                if on_done is not None:
+                    on_done(len(refs) - len(pending), len(refs))
+        finally:  # a task failed (or the driver is stopping): the rest of the round is not wanted
+            for ref in pending:
+                ray.cancel(ref, force=True)
+        return results
+
+    def _check_feasible(self, resources: Resources, what: str) -> None:
+        """Refuse a request that no node of the cluster can meet (it would wait forever)."""
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        memory = resources.memory_mb << 20
+        if any(n.get("CPU", 0) >= resources.num_cpus and n.get("GPU", 0) >= resources.num_gpus
+               and n.get("memory", 0) >= memory for n in nodes):
+            return
+        most: dict[str, float] = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
+        raise ConfigurationError(
+            f"{what} asks for {resources.num_cpus:g} CPUs, {resources.num_gpus:g} GPUs and {resources.memory_mb} MB "
+            f"per worker, and no node of the cluster has that (the largest: {most.get('CPU', 0):g} CPUs, "
+            f"{most.get('GPU', 0):g} GPUs, {most.get('memory', 0) / 2**20:.0f} MB): add such a node, or lower the "
+            "stage's resources")
 
     def is_transient(self, error: BaseException) -> bool:
         seen: BaseException | None = error

@@ -14,12 +14,10 @@ an output and is refused. :meth:`RunFolder.prepare` compares this run with the o
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 
+from fineweb_pipe import storage
 from fineweb_pipe.engine.inputs import InputFile
 from fineweb_pipe.engine.manifest import MANIFEST_NAME, RunManifest, input_changes, pipeline_changes
 from fineweb_pipe.errors import ConfigurationError
@@ -45,9 +43,9 @@ class RunFolder:
 
     def check_writable(self) -> None:
         """Refuse a path that is a file, or a non-empty folder that is not a fineweb-pipe output."""
-        if os.path.exists(self.path) and not os.path.isdir(self.path):
+        if storage.is_local(self.path) and storage.exists(self.path) and not storage.is_dir(self.path):
             raise ConfigurationError(f"output {self.path} is a file; give a folder (new or a fineweb-pipe output)")
-        if os.path.exists(os.path.join(self.path, MANIFEST_NAME)):
+        if storage.exists(storage.join(self.path, MANIFEST_NAME)):
             return
         foreign = self._foreign_entries()
         if foreign:
@@ -57,22 +55,20 @@ class RunFolder:
                 "give an empty or new folder")
 
     def _foreign_entries(self) -> list[str]:
-        if not os.path.isdir(self.path):
-            return []
         owned = set(self.owned_names())
-        return sorted(n for n in os.listdir(self.path) if n not in owned and not LOCK_FILES.match(n))
+        return [n for n in storage.list_names(self.path) if n not in owned and not LOCK_FILES.match(n)]
 
     def prepare(self, manifest: RunManifest, restart: bool, add_inputs: bool) -> list[str]:
         """Reconcile this run with the folder (under its lock); records ``run.json``. Returns notes for the
         user on what was kept or redone."""
-        path = os.path.join(self.path, MANIFEST_NAME)
+        path = storage.join(self.path, MANIFEST_NAME)
         notes: list[str] = []
         if restart:
             if self._clear(self.owned_names()):
                 notes.append(f"--restart: cleared what earlier runs wrote to {self.path}")
-        elif os.path.exists(path):
+        elif storage.exists(path):
             notes += self._reconcile(RunManifest.from_json(read_json(path)), manifest, add_inputs)
-        elif any(os.path.exists(os.path.join(self.path, n)) for n in self.owned_names()):
+        elif set(storage.list_names(self.path)) & set(self.owned_names()):
             raise ConfigurationError(
                 f"output {self.path} holds results of a fineweb-pipe version without {MANIFEST_NAME}; "
                 "they cannot be checked against this run: use --restart to clear them, or another --output")
@@ -120,9 +116,9 @@ class RunFolder:
         """Delete what ``phases`` wrote, so that they run again from scratch."""
         names: list[str] = []
         for phase in phases:
-            names.append(os.path.join(WORK, phase.name))
+            names.append(f"{WORK}/{phase.name}")
             steps = [phase.global_stage] if phase.global_stage else list(phase.stages)
-            names += [os.path.join(REMOVED, s.name) for s in steps]
+            names += [f"{REMOVED}/{s.name}" for s in steps]
             if phase.global_stage:
                 names += list(phase.global_stage.run_outputs)
         if any(p.index == self.pipeline.documents_phase for p in phases):
@@ -132,32 +128,26 @@ class RunFolder:
     def _clear(self, names: list[str]) -> bool:
         cleared = False
         for name in names:
-            target = os.path.join(self.path, name)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.exists(target):
-                os.remove(target)
-            else:
-                continue
-            cleared = True
+            cleared |= storage.remove(storage.join(self.path, name))
         return cleared
 
     def _remove_temporaries(self) -> None:
-        """Delete temporary files a killed run left, only where the engine writes and only by its naming."""
-        for path in self._engine_files():
-            if _TEMPORARY.search(path):
-                os.remove(path)
-
-    def _engine_files(self) -> Iterator[str]:
-        for name in self.owned_names():
-            top = os.path.join(self.path, name)
-            if os.path.isdir(top):
-                for folder, _, files in os.walk(top):
-                    yield from (os.path.join(folder, f) for f in files)
-        if os.path.isdir(self.path):
-            yield from (os.path.join(self.path, n) for n in os.listdir(self.path)
-                        if os.path.isfile(os.path.join(self.path, n)) and
-                        n.split(TEMPORARY_SUFFIX)[0] in self.owned_names() + ["run.lock"])
+        """Delete temporary files a killed run left, only where the engine writes and only by its naming.
+        (Object stores have none: an unfinished upload is never published.)"""
+        if not storage.is_local(self.path):
+            return
+        owned = self.owned_names()
+        for name in storage.list_names(self.path):
+            top = storage.join(self.path, name)
+            if name in owned and storage.is_dir(top):
+                paths = storage.list_files(top)
+            elif name.split(TEMPORARY_SUFFIX)[0] in [*owned, "run.lock"]:
+                paths = [top]
+            else:
+                continue
+            for path in paths:
+                if _TEMPORARY.search(path):
+                    storage.remove(path)
 
 
 def _keys(files: list[InputFile]) -> str:

@@ -1,31 +1,36 @@
 """Runs a pipeline's phases with an executor, resumably, and writes ``stats.json``.
 
-Output folder layout::
+Output layout (a local folder or an object-store URL such as ``s3://bucket/run``)::
 
-    documents/<shard>.parquet        the documents that came through (one file per input shard)
-    removed/<stage>/...              removed documents of stages that keep them (and dedup's)
+    documents/<shard>.parquet        the documents that came through (one file per input shard; the
+                                     pipeline's sink names the format)
+    removed/<stage>/<shard>.parquet  documents set aside by stages that keep them (language filters: with
+                                     their ``language`` column), and dedup's
     tokens/                          token shards, when the pipeline tokenizes
     stats.json                       counts of everything (layout in ``fineweb_pipe.stats``)
-    _work/<phase>/...                intermediate files; finished shards there make a rerun resume
+    _work/<phase>/shards/<shard>.json  a streaming phase's completion records: a shard is finished iff
+                                     its record exists (``engine.shard``)
+    _work/<phase>/...                a global phase's intermediate files and ``summary.json``
 
     run.json                         what the folder was made from (``engine.manifest``)
     run.lock                         while a run writes here (``engine.lock``)
 
-A rerun of the same pipeline on the same inputs skips shards and global phases that finished, redoes
-partial ones, and ends with the same files as an uninterrupted run; anything else is refused or must
-be asked for (``engine.run_folder``). Between phases, every shard's documents are counted: a phase
-must take in exactly what the one before put out.
+Workers write every file of a shard themselves and its record last; the driver only learns of
+completions (counts, samples, the files' schemas), so its memory and work per shard are small and
+documents never pass through it. A rerun of the same pipeline on the same inputs skips shards and
+global phases that finished, redoes partial ones, and ends with the same files as an uninterrupted
+run; anything else is refused or must be asked for (``engine.run_folder``). Between phases, every
+shard's documents are counted: a phase must take in exactly what the one before put out.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -33,30 +38,67 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fineweb_pipe import schema
+from fineweb_pipe import schema, storage
 from fineweb_pipe.engine.base import Executor
-from fineweb_pipe.engine.chunks import InputRetry, PhaseDirs, ShardInput
 from fineweb_pipe.engine.context import PhaseContext
 from fineweb_pipe.engine.inputs import find_inputs
-from fineweb_pipe.engine.ledger import PhaseLedger, ShardStats
 from fineweb_pipe.engine.lock import RunLock
 from fineweb_pipe.engine.manifest import RunManifest, pipeline_fingerprint
 from fineweb_pipe.engine.progress import Progress
 from fineweb_pipe.engine.run_folder import DOCUMENTS, REMOVED, STATS, WORK, RunFolder
+from fineweb_pipe.engine.shard import (
+    InputRetry, ShardDone, ShardFailed, ShardOutputs, ShardRecord, ShardTask,
+)
 from fineweb_pipe.errors import ConfigurationError, InputsFailed, IntegrityError
 from fineweb_pipe.pipeline import Phase, Pipeline
 from fineweb_pipe.readers import READERS, ParquetReader, reader_for
+from fineweb_pipe.readers.base import Reader
+from fineweb_pipe.resumable import Resumable
 from fineweb_pipe.stage import Filter, Resources, ShardRef, Stage, Transform
-from fineweb_pipe.stats import ERRORS_KEPT, Profile, ReaderCounts, StageCounts, text_bytes
-from fineweb_pipe.writers.atomic import write_json
-from fineweb_pipe.writers.dataset import conform_to_one_schema
+from fineweb_pipe.stats import ERRORS_KEPT, MergeInOrder, Profile, ReaderCounts, ShardStats, StageCounts, text_bytes
+from fineweb_pipe.writers.dataset import differs, file_rows, file_schema, one_schema, rewrite_with_schema
+from fineweb_pipe.writers.sinks import DocumentSink, ParquetDocuments
 
 STATS_FORMAT = 1
 # Runs of a phase over its unfinished shards when workers are lost (each run redoes only those).
 PHASE_ATTEMPTS = 4
 MEASURE_BATCH_ROWS = 4096
+# Files whose footers one task reads (row counts, schemas): a task per file would cost more than the read.
+FILES_PER_TASK = 256
+# Completion records read at once when a run resumes (object stores answer each read in ~20 ms).
+RECORD_READERS = 32
 # Where `ray job submit --working-dir` unpacks the job's files, and runs it.
 RAY_WORKING_DIR_COPY = "/runtime_resources/working_dir_files/"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One shard of a phase's input."""
+
+    shard: str
+    path: str
+    reader: Reader
+    columns: pa.Schema | None = None  # where known beforehand (the phase before wrote the file)
+    size: int = 0
+
+
+@dataclass
+class _StreamTotals:
+    """What the driver keeps of a streaming phase's shards: merged counts, rows per shard, and each distinct
+    schema of each output once (with the shards that have it), so that its memory per shard stays small."""
+
+    order: dict[str, int]  # each shard's position in the phase's input
+    stats: MergeInOrder = field(default_factory=MergeInOrder)
+    rows: dict[str, int] = field(default_factory=dict)
+    shards_with_errors: int = 0
+    schemas: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # output -> schema -> shards
+
+    def add(self, record: ShardRecord) -> None:
+        self.stats.add(self.order[record.shard], record.stats)
+        self.rows[record.shard] = record.rows
+        self.shards_with_errors += bool(record.stats.reader.errors)
+        for output, serialised in record.schemas.items():
+            self.schemas.setdefault(output, {}).setdefault(serialised, []).append(record.shard)
 
 
 @dataclass
@@ -68,6 +110,7 @@ class _PhaseOutcome:
     output: Profile | None = None  # of the documents a global stage wrote
     output_bytes: int = 0
     rows_out: dict[str, int] | None = None  # documents written per shard (None: the phase writes none)
+    columns: pa.Schema | None = None  # of the documents written
     errors: list[dict[str, Any]] = field(default_factory=list)  # its readers' errors
     shards_with_errors: int = 0
     resumed: int = 0  # shards an earlier run finished (a global phase: all of them, or none)
@@ -75,14 +118,13 @@ class _PhaseOutcome:
 
 
 def output_folder(path: str) -> str:
-    """The absolute output folder; an object-store URI is refused (parts and commits use file APIs)."""
-    if "://" in path:
-        raise ConfigurationError(f"output {path!r}: give a file system path that every node sees (NFS, Lustre, "
-                                 "or a bucket mounted with s3fs-fuse); object-store URIs work for inputs only")
-    if not os.path.isabs(path) and RAY_WORKING_DIR_COPY in os.getcwd().replace(os.sep, "/"):
+    """The absolute output folder or object-store URL."""
+    if storage.is_local(path) and not os.path.isabs(path) and \
+            RAY_WORKING_DIR_COPY in os.getcwd().replace(os.sep, "/"):
         raise ConfigurationError(f"output {path!r} is relative to Ray's copy of the job's --working-dir, which Ray "
-                                 "deletes: give an absolute path that every node sees (e.g. /shared/out)")
-    return os.path.abspath(path)
+                                 "deletes: give an absolute path that every node sees, or an object-store URL "
+                                 "(e.g. s3://bucket/out)")
+    return storage.absolute(path)
 
 
 class Runner:
@@ -124,7 +166,7 @@ class Runner:
             print(f"note: {note}", file=sys.stderr)
         shard_ids = [f.shard for f in self.inputs.files]
         outcomes: list[_PhaseOutcome] = []
-        sources = [ShardInput(f.shard, f.path, self.pipeline.reader or reader_for(f.path), self.input_retry)
+        sources = [_Source(f.shard, f.path, self.pipeline.reader or reader_for(f.path), size=f.size)
                    for f in self.inputs.files]
         expected: dict[str, int] | None = None  # what the phase before wrote per shard
         for phase in self.pipeline.phases:
@@ -141,137 +183,204 @@ class Runner:
             if outcome.rows_out is not None:
                 expected = outcome.rows_out
             if not direct and (phase.global_stage is None or phase.global_stage.passes_documents):
-                out_dir = self._phase_output_dir(phase)
-                paths = [os.path.join(out_dir, f"{s}.parquet") for s in shard_ids]
-                sources = [ShardInput(s, p, ParquetReader(), self.input_retry, pq.read_schema(p))
-                           for s, p in zip(shard_ids, paths)]
+                sources = [_Source(s, self._documents_url(phase, s), ParquetReader(), outcome.columns)
+                           for s in shard_ids]
         stats = self._stats(outcomes, started_at, time.time() - started, notes)
         self.lock.check()
-        write_json(stats, os.path.join(self.output, STATS))
+        storage.write_json(stats, storage.join(self.output, STATS))
         self.progress.finish(stats)
         return stats
 
     # -- phases ---------------------------------------------------------------------------------
 
     def _work_dir(self, phase: Phase) -> str:
-        return os.path.join(self.output, WORK, phase.name)
+        return storage.join(self.output, WORK, phase.name)
 
     def _phase_output_dir(self, phase: Phase) -> str:
         if phase.index == self.documents_phase:
-            return os.path.join(self.output, DOCUMENTS)
-        return os.path.join(self._work_dir(phase), DOCUMENTS)
+            return storage.join(self.output, DOCUMENTS)
+        return storage.join(self._work_dir(phase), DOCUMENTS)
 
-    def _global_reads_inputs(self, phase: Phase, sources: list[ShardInput]) -> bool:
+    def _sink(self, phase: Phase) -> DocumentSink:
+        return self.pipeline.sink if phase.index == self.documents_phase else ParquetDocuments()
+
+    def _documents_url(self, phase: Phase, shard: str) -> str:
+        return storage.join(self._phase_output_dir(phase), f"{shard}{self._sink(phase).extension}")
+
+    def _global_reads_inputs(self, phase: Phase, sources: list[_Source]) -> bool:
         """Whether ``phase`` is the empty streaming phase before a leading global stage and can be
         skipped: the inputs are local Parquet files with text, read whole, so the global stage can read
         them itself instead of a copy (at 1M documents the copy took a fifth of a dedup run). Its
         documents then keep exactly the input's columns."""
         return (phase.index == 0 and not phase.stages and phase.index != self.documents_phase
-                and all(type(s.reader) is ParquetReader and s.reader.columns is None and "://" not in s.path
+                and all(type(s.reader) is ParquetReader and s.reader.columns is None and storage.is_local(s.path)
                         and schema.TEXT in pq.read_schema(s.path).names for s in sources))
 
-    def _measure_inputs(self, sources: list[ShardInput]) -> _PhaseOutcome:
+    def _measure_inputs(self, sources: list[_Source]) -> _PhaseOutcome:
         """The reader's counts and the documents' profile for inputs a global stage reads directly."""
         measured = self._measure([s.path for s in sources])
         profile = Profile.from_json(measured["profile"])
         reader = ReaderCounts(documents=profile.docs, bytes=measured["bytes"], records=Counter(row=profile.docs))
         stats = ShardStats(reader=reader, before=profile, after=Profile.from_json(measured["profile"]))
-        rows = {s.shard: pq.read_metadata(s.path).num_rows for s in sources}
+        rows = dict(zip([s.shard for s in sources], self._rows([s.path for s in sources])))
         return _PhaseOutcome(shards=[s.shard for s in sources], stats=stats, rows_out=rows)
 
-    def _stream(self, phase: Phase, sources: list[ShardInput], expected: dict[str, int] | None) -> _PhaseOutcome:
-        work = self._work_dir(phase)
-        dirs = PhaseDirs(parts=os.path.join(work, "parts"), removed_parts=os.path.join(work, "removed_parts"))
-        ledger = PhaseLedger(dirs, self._phase_output_dir(phase), os.path.join(work, "stats"),
-                             os.path.join(self.output, REMOVED), phase.stages, expected, self.lock.check)
+    def _task(self, phase: Phase, source: _Source, expected: dict[str, int] | None) -> ShardTask:
+        removed = tuple((s.name, storage.join(self.output, REMOVED, s.name, f"{source.shard}.parquet"))
+                        for s in phase.stages if s.keep_removed)
+        outputs = ShardOutputs(documents=self._documents_url(phase, source.shard), removed=removed,
+                               record=self._record_url(phase, source.shard), sink=self._sink(phase))
+        return ShardTask(source.shard, source.path, source.reader, outputs, self.input_retry, source.columns,
+                         None if expected is None else expected[source.shard], self.lock.fence(), source.size)
+
+    def _record_url(self, phase: Phase, shard: str) -> str:
+        return storage.join(self._work_dir(phase), "shards", f"{shard}.json")
+
+    def _finished(self, phase: Phase, shards: list[str]) -> list[ShardRecord]:
+        """The records of shards an earlier run finished (whose documents file is still there)."""
+        present = {name.removesuffix(".json") for name in storage.list_names(storage.join(self._work_dir(phase), "shards"))}
+        wanted = [s for s in shards if s in present]
+
+        def load(shard: str) -> ShardRecord | None:
+            if not storage.exists(self._documents_url(phase, shard)):
+                return None
+            return ShardRecord.from_json(storage.read_json(self._record_url(phase, shard)))
+
+        with ThreadPoolExecutor(RECORD_READERS) as pool:
+            return [r for r in pool.map(load, wanted) if r is not None]
+
+    def _stream(self, phase: Phase, sources: list[_Source], expected: dict[str, int] | None) -> _PhaseOutcome:
         shards = [s.shard for s in sources]
-        done = set(ledger.load_finished(shards))
-        self.progress.start_phase(phase.name, [st.name for st in phase.stages], len(sources), len(done))
+        totals = _StreamTotals({s: i for i, s in enumerate(shards)})
+        for record in self._finished(phase, shards):
+            totals.add(record)
+        resumed = len(totals.rows)
+        self.progress.start_phase(phase.name, [st.name for st in phase.stages], len(sources), resumed)
+        failed: dict[str, ShardFailed] = {}
         for attempt in range(PHASE_ATTEMPTS):
-            todo = [s for s in sources if s.shard not in ledger.committed]
+            todo = [self._task(phase, s, expected) for s in sources if s.shard not in totals.rows]
             try:
-                for event in self.executor.stream(todo, phase.stages, dirs):
+                for event in self.executor.stream(todo, phase.stages):
                     self.progress.event(event)
-                    if ledger.add(event):
+                    if isinstance(event, ShardDone):
+                        totals.add(event.record)
+                        failed.pop(event.shard, None)
                         self.progress.shard_done()
+                    elif isinstance(event, ShardFailed):
+                        failed[event.shard] = event
                 self.progress.phase_done()
                 break
             except Exception as exc:
                 if attempt + 1 == PHASE_ATTEMPTS or not self.executor.is_transient(exc):
                     raise
                 self.progress.retry(phase.name, exc)
-                ledger.forget_unfinished()
-        if ledger.failed:
-            raise InputsFailed([(f.path, f.error) for f in ledger.failed.values()], len(ledger.committed), len(shards))
-        missing = [s.shard for s in sources if s.shard not in ledger.committed]
+        if failed:
+            raise InputsFailed([(f.path, f.error) for f in failed.values()], len(totals.rows), len(shards))
+        missing = [s for s in shards if s not in totals.rows]
         if missing:
             raise IntegrityError(f"phase {phase.name}: {len(missing)} shards did not complete (e.g. {missing[:3]}); "
                                  "rerun the same command to resume")
-        outcome = _PhaseOutcome(shards=shards, rows_out={s: ledger.committed[s].after.docs for s in shards},
-                                resumed=len(done))
-        for shard in shards:
-            outcome.stats.merge(ledger.committed[shard])
-            outcome.shards_with_errors += bool(ledger.committed[shard].reader.errors)
-        outcome.errors = [{"phase": phase.name, **e} for e in outcome.stats.reader.error_list]
-        self._conform_outputs(phase, [ledger.output_path(s) for s in shards])
-        shutil.rmtree(dirs.parts, ignore_errors=True)
-        shutil.rmtree(dirs.removed_parts, ignore_errors=True)
+        columns = self._conform_streamed(phase, totals)
+        stats = totals.stats.result()
+        outcome = _PhaseOutcome(shards=shards, stats=stats, rows_out={s: totals.rows[s] for s in shards},
+                                columns=columns, resumed=resumed, shards_with_errors=totals.shards_with_errors)
+        outcome.errors = [{"phase": phase.name, **e} for e in stats.reader.error_list]
         return outcome
 
-    def _conform_outputs(self, phase: Phase, documents: list[str]) -> None:
-        """One schema for all the files of each folder the phase wrote, so each reads as one dataset."""
-        conform_to_one_schema(documents)
-        steps = [phase.global_stage] if phase.global_stage else list(phase.stages)
-        for step in steps:
-            folder = os.path.join(self.output, REMOVED, step.name)
-            conform_to_one_schema([os.path.join(d, f) for d, _, files in os.walk(folder) for f in sorted(files)
-                                   if f.endswith(".parquet")])
+    def _conform_streamed(self, phase: Phase, totals: _StreamTotals) -> pa.Schema:
+        """One schema per folder the phase wrote (from the records: no file is read unless it must be
+        rewritten); returns the documents' schema."""
+        unified_documents: pa.Schema | None = None
+        jobs: list[tuple[str, bytes]] = []
+        for output, groups in totals.schemas.items():
+            decoded = {serialised: ShardRecord.decode_schema(serialised) for serialised in groups}
+            unified = one_schema(decoded.values())
+            if output == "documents":
+                unified_documents = unified
+            for serialised, shards in groups.items():
+                if differs(decoded[serialised], unified):
+                    urls = [self._documents_url(phase, s) if output == "documents"
+                            else storage.join(self.output, REMOVED, output, f"{s}.parquet") for s in shards]
+                    jobs += [(url, unified.serialize().to_pybytes()) for url in urls]
+        if jobs and not isinstance(self._sink(phase), ParquetDocuments):
+            jobs = [j for j in jobs if j[0].endswith(".parquet")]
+        if jobs:
+            self.executor.map(rewrite_with_schema, jobs, Resources(num_cpus=1.0))
+        assert unified_documents is not None
+        return unified_documents
 
-    def _global(self, phase: Phase, sources: list[ShardInput], expected: dict[str, int] | None) -> _PhaseOutcome:
+    def _rows(self, urls: list[str]) -> list[int]:
+        """Rows of each Parquet file (footers, read by the workers)."""
+        batches = [urls[i:i + FILES_PER_TASK] for i in range(0, len(urls), FILES_PER_TASK)]
+        return [n for batch in self.executor.map(_rows_of, batches, Resources(num_cpus=0.5)) for n in batch]
+
+    def _mapper(self, phase: Phase) -> Callable[[Callable[[Any], Any], Sequence[Any], Resources], list[Any]]:
+        """The global stage's parallel map, with each round's progress in the live display."""
+        def mapper(fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
+            name = storage.basename(fn.done_dir) if isinstance(fn, Resumable) else getattr(fn, "__name__", "tasks")
+            return self.executor.map(fn, items, resources, self.progress.round(phase.name, name))
+        return mapper
+
+    def _global(self, phase: Phase, sources: list[_Source], expected: dict[str, int] | None) -> _PhaseOutcome:
         stage = phase.global_stage
         assert stage is not None
         work = self._work_dir(phase)
-        summary_path = os.path.join(work, "summary.json")
+        summary_path = storage.join(work, "summary.json")
         shards = [s.shard for s in sources]
         self.progress.start_phase(phase.name, [stage.name], len(sources), 0)
-        if expected is not None:  # before the stage writes anything: it must get what the phase before wrote
-            for source in sources:
-                _check_written(source.shard, source.path, expected[source.shard], "the phase before wrote")
-        resumed = os.path.exists(summary_path)
+        resumed = storage.exists(summary_path)
         if resumed:
-            with open(summary_path, encoding="utf-8") as f:
-                summary = json.load(f)
+            summary = storage.read_json(summary_path)
         else:
+            if expected is not None:  # before the stage writes anything: it must get what the phase before wrote
+                for source, held in zip(sources, self._rows([s.path for s in sources])):
+                    if held != expected[source.shard]:
+                        raise IntegrityError(f"shard {source.shard}: {source.path} holds {held} documents, the phase "
+                                             f"before wrote {expected[source.shard]}")
             context = PhaseContext(
                 stage_name=stage.name,
                 inputs=[ShardRef(s.shard, s.path) for s in sources],
-                work_dir=os.path.join(work, "work"),
+                work_dir=storage.join(work, "work"),
                 run_dir=self.output,
                 output_dir=self._phase_output_dir(phase),
-                mapper=self.executor.map,
+                mapper=self._mapper(phase),
             )
             stage.run(context)
             self._check_global(stage.name, context, expected)
             summary = {"counts": context.total().to_json(), "sections": context.sections}
             if stage.passes_documents:
                 paths = [context.output_path(s) for s in shards]
-                for shard, path in zip(shards, paths):
-                    if shard in context.counts:
-                        _check_written(shard, path, context.counts[shard].docs_out)
-                self._conform_outputs(phase, paths)
+                rows = self._rows(paths)
+                for shard, path, written in zip(shards, paths, rows):
+                    if shard in context.counts and written != context.counts[shard].docs_out:
+                        raise IntegrityError(f"shard {shard}: {path} holds {written} documents, the stage "
+                                             f"counted {context.counts[shard].docs_out}")
+                self._conform_files(paths)
+                self._conform_files(storage.list_files(storage.join(self.output, REMOVED, stage.name)))
                 summary["output"] = self._measure(paths)
+                summary["rows"] = dict(zip(shards, rows))
             self.lock.check()
-            write_json(summary, summary_path)  # last: its presence marks the phase finished
+            storage.write_json(summary, summary_path)  # last: its presence marks the phase finished
         self.progress.global_done(stage.name, summary["counts"])
         output = summary.get("output")
-        folder = self._phase_output_dir(phase)
-        rows = {s: pq.read_metadata(os.path.join(folder, f"{s}.parquet")).num_rows for s in shards} \
-            if stage.passes_documents else None
+        columns = file_schema(self._documents_url(phase, shards[0])) if stage.passes_documents and shards else None
         return _PhaseOutcome(shards=shards, global_counts=StageCounts.from_json(summary["counts"]),
                              sections=summary["sections"],
                              output=Profile.from_json(output["profile"]) if output else None,
-                             output_bytes=output["bytes"] if output else 0, rows_out=rows,
-                             resumed=len(shards) if resumed else 0)
+                             output_bytes=output["bytes"] if output else 0, rows_out=summary.get("rows"),
+                             columns=columns, resumed=len(shards) if resumed else 0)
+
+    def _conform_files(self, urls: list[str]) -> None:
+        """One schema for the Parquet files ``urls`` (a global stage's outputs), read from their footers."""
+        urls = [u for u in urls if u.endswith(".parquet")]
+        batches = [urls[i:i + FILES_PER_TASK] for i in range(0, len(urls), FILES_PER_TASK)]
+        schemas = [pa.ipc.read_schema(pa.py_buffer(b)) for batch in
+                   self.executor.map(_schemas_of, batches, Resources(num_cpus=0.5)) for b in batch]
+        if len({s.remove_metadata() for s in schemas}) <= 1:
+            return
+        unified = one_schema(schemas)
+        jobs = [(url, unified.serialize().to_pybytes()) for url, s in zip(urls, schemas) if differs(s, unified)]
+        self.executor.map(rewrite_with_schema, jobs, Resources(num_cpus=1.0))
 
     @staticmethod
     def _check_global(name: str, context: PhaseContext, expected: dict[str, int] | None) -> None:
@@ -342,21 +451,24 @@ class Runner:
         }
 
 
-def _check_written(shard: str, path: str, counted: int, counter: str = "the stage counted") -> None:
-    written = pq.read_metadata(path).num_rows
-    if written != counted:
-        raise IntegrityError(f"shard {shard}: {path} holds {written} documents, {counter} {counted}")
+def _rows_of(urls: list[str]) -> list[int]:
+    return [file_rows(url) for url in urls]
+
+
+def _schemas_of(urls: list[str]) -> list[bytes]:
+    return [file_schema(url).serialize().to_pybytes() for url in urls]
 
 
 def measure_documents(path: str) -> dict[str, Any]:
     """Text bytes and profile of one documents file, read batch by batch and only the profiled columns."""
-    parquet = pq.ParquetFile(path)
-    columns = [c for c in (schema.TEXT, schema.LANGUAGE, schema.LANGUAGE_SCORE) if c in parquet.schema_arrow.names]
-    profile, nbytes = Profile(), 0
-    for batch in parquet.iter_batches(MEASURE_BATCH_ROWS, columns=columns):
-        table = pa.Table.from_batches([batch])
-        profile.add(table)
-        nbytes += text_bytes(table)
+    with storage.open_input(path) as f:
+        parquet = pq.ParquetFile(f)
+        columns = [c for c in (schema.TEXT, schema.LANGUAGE, schema.LANGUAGE_SCORE) if c in parquet.schema_arrow.names]
+        profile, nbytes = Profile(), 0
+        for batch in parquet.iter_batches(MEASURE_BATCH_ROWS, columns=columns):
+            table = pa.Table.from_batches([batch])
+            profile.add(table)
+            nbytes += text_bytes(table)
     return {"bytes": nbytes, "profile": profile.to_json()}
 
 

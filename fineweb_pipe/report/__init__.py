@@ -12,6 +12,7 @@ from typing import Any
 from fineweb_pipe.report.compare import compare_section
 from fineweb_pipe.report.languages import language_steps
 from fineweb_pipe.report.render import render_page
+from fineweb_pipe import storage
 from fineweb_pipe.storage import local_staging
 
 STATS_FILE = "stats.json"
@@ -22,14 +23,17 @@ HTML_SUFFIXES = (".html", ".htm")
 __all__ = ["REPORT_FILE", "STATS_FILE", "load_stats", "report_path", "write_report"]
 
 
-def load_stats(run_dir: Path) -> dict[str, Any]:
-    """A run's ``stats.json``, with errors that name the file and say what to do."""
-    path = run_dir / STATS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; pass the output folder of a finished "
-                                "`fineweb-pipe run` (it writes stats.json at the end)")
+def load_stats(run_dir: str | Path) -> dict[str, Any]:
+    """A run's ``stats.json`` (a local folder or an object-store URL), with errors that name the file and say
+    what to do."""
+    path = storage.join(str(run_dir), STATS_FILE)
     try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
+        raw = storage.read_bytes(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise FileNotFoundError(f"{path}: no such file; pass the output folder of a finished "
+                                "`fineweb-pipe run` (it writes stats.json at the end)") from None
+    try:
+        stats = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err}); rerun the pipeline to rewrite it") from err
     if not isinstance(stats, dict) or stats.get("format") != STATS_FORMAT:
@@ -61,18 +65,27 @@ def report_path(run_dir: Path, out: str | Path | None = None) -> Path:
     return target
 
 
-def write_report(run_dir: str | Path, compare_to: str | Path | None = None, out: str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, compare_to: str | Path | None = None,
+                 out: str | Path | None = None) -> Path | str:
     """Write the report of the run in ``run_dir`` (its ``stats.json``, and for the languages before
     filtering its ``run.json`` and ``removed/``) to ``out`` (default: ``run_dir/report.html``; a folder:
     ``report.html`` in it), with ``compare_to``'s funnel beside this run's if given; return its path."""
-    run_dir = Path(run_dir)
     stats = load_stats(run_dir)
-    target = report_path(run_dir, out)
+    location = str(run_dir)
+    if not storage.is_local(location):  # a run on an object store: the report goes next to its stats.json
+        if out is None:
+            out = storage.join(location, REPORT_FILE)
+        target: Path | str = str(out)
+        title = storage.basename(location)
+    else:
+        run_dir = Path(run_dir)
+        target = report_path(run_dir, out)
+        title = run_dir.resolve().name
     comparison = None
     if compare_to is not None:
-        name, other_name = _names(run_dir, Path(compare_to))
-        comparison = compare_section(stats, load_stats(Path(compare_to)), name, other_name)
-    page = render_page(stats, run_dir.resolve().name, comparison, language_steps(run_dir))
+        name, other_name = _names(Path(run_dir), Path(compare_to))
+        comparison = compare_section(stats, load_stats(compare_to), name, other_name)
+    page = render_page(stats, title, comparison, language_steps(location))
     try:
         # Web text may hold lone surrogates (undecodable bytes kept by Python): replace, never fail.
         with local_staging(str(target)) as tmp, open(tmp, "w", encoding="utf-8", errors="replace") as out_file:

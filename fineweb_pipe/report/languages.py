@@ -3,7 +3,7 @@
 ``stats.json`` profiles the documents as first seen with text, before any filter, when no step has given
 them a language yet. The steps that identify languages are those whose removed documents are partitioned
 by language (``removed_partition`` in ``run.json``); with ``keep_removed`` they set those documents aside
-under ``removed/<step>/<language>/``. The documents language identification saw, per language, are
+under ``removed/<step>/``, with their ``language`` column. The documents language identification saw, per language, are
 therefore the ones these steps set aside plus those the last of them passed, which are all of one
 language when that step keeps one. Where that cannot be known, :func:`languages_before` says why.
 """
@@ -14,11 +14,12 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from fineweb_pipe import storage
 
 MANIFEST_FILE = "run.json"
 REMOVED_FOLDER = "removed"
@@ -34,11 +35,11 @@ class LanguageStep:
     removed: Mapping[str, int] | None  # documents it set aside, per language; None: it did not keep them
 
 
-def language_steps(run_dir: Path) -> list[LanguageStep] | None:
+def language_steps(run_dir: str) -> list[LanguageStep] | None:
     """The language-identifying steps of the run in ``run_dir``, in pipeline order; None without a readable
     ``run.json`` (a ``stats.json`` copied on its own), so that which steps identify languages is unknown."""
     try:
-        manifest = json.loads((run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        manifest = json.loads(storage.read_bytes(storage.join(run_dir, MANIFEST_FILE)))
         phases = manifest["pipeline"]["phases"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -47,19 +48,22 @@ def language_steps(run_dir: Path) -> list[LanguageStep] | None:
         if step.get("removed_partition") != LANGUAGE_PARTITION:
             continue
         keeps = step.get("languages")
-        removed = _set_aside(run_dir / REMOVED_FOLDER / str(step["name"])) if step.get("keep_removed") else None
+        removed = _set_aside(storage.join(run_dir, REMOVED_FOLDER, str(step["name"]))) if step.get("keep_removed") \
+            else None
         steps.append(LanguageStep(str(step["name"]), None if keeps is None else tuple(keeps), removed))
     return steps
 
 
-def _set_aside(folder: Path) -> dict[str, int] | None:
-    """Documents per language under ``removed/<step>/<language>/`` (row counts from the Parquet footers);
-    None when a file cannot be read."""
+def _set_aside(folder: str) -> dict[str, int] | None:
+    """Documents per language under ``removed/<step>/`` (only the ``language`` column is read); None when a
+    file cannot be read."""
     counts: Counter = Counter()
     try:
-        for partition in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
-            counts[partition.name] += sum(pq.read_metadata(f).num_rows for f in partition.glob("*.parquet"))
-    except (OSError, pa.ArrowException):
+        for path in [f for f in storage.list_files(folder) if f.endswith(".parquet")]:
+            with storage.open_input(path) as f:
+                languages = pq.read_table(f, columns=[LANGUAGE_PARTITION]).column(LANGUAGE_PARTITION)
+            counts.update(language or "unknown" for language in languages.to_pylist())
+    except (OSError, KeyError, pa.ArrowException):
         return None
     return {language: n for language, n in counts.most_common() if n}
 

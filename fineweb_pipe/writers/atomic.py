@@ -35,10 +35,12 @@ class ParquetSink:
     row was written; every table must have that schema.
     """
 
-    def __init__(self, path: str, schema: pa.Schema, row_group_bytes: int = ROW_GROUP_BYTES) -> None:
+    def __init__(self, path: str, schema: pa.Schema, row_group_bytes: int = ROW_GROUP_BYTES,
+                 compression: str = PARQUET_COMPRESSION) -> None:
         self.path = path
         self.schema = schema
         self.row_group_bytes = row_group_bytes
+        self.compression = compression
         self._pending: list[pa.Table] = []
         self._pending_bytes = 0
         self._stack = ExitStack()
@@ -46,7 +48,7 @@ class ParquetSink:
 
     def __enter__(self) -> ParquetSink:
         out = self._stack.enter_context(open_atomic(self.path))
-        self._writer = self._stack.enter_context(pq.ParquetWriter(out, self.schema, compression=PARQUET_COMPRESSION))
+        self._writer = self._stack.enter_context(pq.ParquetWriter(out, self.schema, compression=self.compression))
         return self
 
     def write(self, table: pa.Table) -> None:

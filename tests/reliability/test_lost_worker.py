@@ -69,7 +69,7 @@ def test_run_survives_a_lost_worker_node(tmp_path: Path, monkeypatch: pytest.Mon
         cluster.wait_for_nodes()
         ray.init(address=cluster.address)
         committed_at_kill: list[int] = []
-        stats_dir = tmp_path / "out" / "_work" / "00-stream" / "stats"
+        stats_dir = tmp_path / "out" / "_work" / "00-stream" / "shards"
         killer = threading.Thread(target=kill_a_node_after_first_commit, daemon=True,
                                   args=(cluster, doomed, stats_dir, committed_at_kill))
         killer.start()

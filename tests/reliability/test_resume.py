@@ -67,7 +67,7 @@ def files_in(folder: Path) -> bool:
 def test_killed_driver_then_rerun_gives_identical_output(crawl: Path, tmp_path: Path, undisturbed: str, point: str) -> None:
     out = tmp_path / "out"
     ready = {
-        "first_shard_committed": lambda: files_in(out / "_work" / "00-stream" / "stats"),
+        "first_shard_committed": lambda: files_in(out / "_work" / "00-stream" / "shards"),
         "during_dedup": lambda: files_in(out / "_work" / "01-minhash_dedup"),
         "during_pii": lambda: files_in(out / "_work" / "02-stream"),
         "during_tokenize": lambda: files_in(out / "_work" / "03-tokenize"),

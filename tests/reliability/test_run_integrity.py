@@ -11,7 +11,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,7 +23,7 @@ from engine_support import CrashAfter, DropShortHtml, HtmlAsText, make_pipeline,
 
 from fineweb_pipe.cli import main, main_for_pipeline
 from fineweb_pipe.dedup import MinHashDedup
-from fineweb_pipe.engine.chunks import InputRetry
+from fineweb_pipe.engine.shard import InputRetry
 from fineweb_pipe.engine.local import LocalExecutor
 from fineweb_pipe.engine.lock import RunLock
 from fineweb_pipe.engine.runner import Runner
@@ -320,25 +323,18 @@ def test_case8_a_phase_that_would_take_in_other_rows_than_the_phase_before_wrote
     assert not (out / "stats.json").exists() and not (out / "documents").exists()
 
 
-def test_case8_a_part_deleted_under_a_shard_fails_its_commit(tmp_path: Path, inputs: Path) -> None:
-    from fineweb_pipe.engine.chunks import PhaseDirs, ShardInput, process_shard
-    from fineweb_pipe.engine.ledger import PhaseLedger
-    from fineweb_pipe.readers import WarcReader
-
-    dirs = PhaseDirs(str(tmp_path / "parts"), str(tmp_path / "removed_parts"))
-    stages = list(make_pipeline().steps)
-    ledger = PhaseLedger(dirs, str(tmp_path / "documents"), str(tmp_path / "stats"), str(tmp_path / "removed"), stages)
-    events = list(process_shard(ShardInput("part-0", str(inputs / "part-0.warc.gz"), WarcReader(batch_docs=16)),
-                                stages, dirs))
-    os.remove(sorted((tmp_path / "parts" / "part-0").glob("*.arrow"))[0])  # e.g. a second run cleaning up
-    with pytest.raises(IntegrityError, match="shard part-0: its documents parts hold .* rows, its chunks reported"):
-        for event in events:
-            ledger.add(event)
-    assert not (tmp_path / "documents").exists()
+def test_case8_a_shard_whose_documents_were_deleted_is_redone(tmp_path: Path, inputs: Path) -> None:
+    run([str(inputs)], tmp_path / "out", make_pipeline())
+    files = sorted((tmp_path / "out" / "documents").glob("*.parquet"))
+    files[0].unlink()  # e.g. a user cleaning up by hand; its completion record is still there
+    (tmp_path / "out" / "stats.json").unlink()
+    run([str(inputs)], tmp_path / "out", make_pipeline())
+    run([str(inputs)], tmp_path / "clean", make_pipeline())
+    assert output_digest(str(tmp_path / "out")) == output_digest(str(tmp_path / "clean"))
 
 
 def test_process_shard_reads_an_input_again_after_a_transient_failure(inputs: Path, tmp_path: Path) -> None:
-    from fineweb_pipe.engine.chunks import ChunkResult, PhaseDirs, ShardInput, ShardRestarted, process_shard
+    from fineweb_pipe.engine.shard import ChunkDone, ShardDone, ShardOutputs, ShardRestarted, ShardTask, process_shard
     from fineweb_pipe.readers import WarcReader
 
     class FlakyReader(WarcReader):
@@ -351,37 +347,41 @@ def test_process_shard_reads_an_input_again_after_a_transient_failure(inputs: Pa
                     raise ConnectionResetError("connection reset by peer")
                 yield batch
 
-    dirs = PhaseDirs(str(tmp_path / "parts"), str(tmp_path / "removed_parts"))
     stages = list(make_pipeline().steps)
-    events = list(process_shard(ShardInput("s", str(inputs / "part-0.warc.gz"), FlakyReader(batch_docs=16), FAST_RETRY),
-                                stages, dirs))
+    outputs = ShardOutputs(str(tmp_path / "s.parquet"), (), str(tmp_path / "s.json"))
+    events = list(process_shard(ShardTask("s", str(inputs / "part-0.warc.gz"), FlakyReader(batch_docs=16), outputs,
+                                          FAST_RETRY), stages))
     restarts = [e for e in events if isinstance(e, ShardRestarted)]
     assert len(restarts) == 1 and "connection reset" in restarts[0].error
-    after = [e for e in events[events.index(restarts[0]) + 1:] if isinstance(e, ChunkResult)]
-    assert sum(e.rows for e in after) == 60 and after[-1].chunk_last
+    after = events[events.index(restarts[0]) + 1:]
+    assert sum(e.read for e in after if isinstance(e, ChunkDone)) == 60
+    assert isinstance(after[-1], ShardDone) and after[-1].record.stats.reader.documents == 60
+    assert pq.read_metadata(tmp_path / "s.parquet").num_rows == after[-1].record.rows
 
 
 def test_a_full_disk_is_one_line_and_the_rerun_after_freeing_space_is_identical(
         inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import fineweb_pipe.engine.chunks as chunks
+    import fineweb_pipe.writers.atomic as atomic
 
-    real_write, writes = chunks.write_arrow, []
+    real_open, writes = atomic.open_atomic, []
 
-    def fill_up(table: pa.Table, path: str) -> None:
+    @contextmanager
+    def fill_up(path: str) -> Iterator[IO[bytes]]:
         writes.append(path)
-        if len(writes) > 4:  # the disk fills up a few parts into the run
+        if len(writes) > 2:  # the disk fills up a few files into the run
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(table, path)
+        with real_open(path) as f:
+            yield f
 
     def run_cli(output: Path) -> int:
         return main_for_pipeline(make_pipeline(), ["--engine", "local", "--input", str(inputs), "--output",
                                                    str(output), "--no-report", "--quiet"])
 
-    monkeypatch.setattr(chunks, "write_arrow", fill_up)
+    monkeypatch.setattr(atomic, "open_atomic", fill_up)
     assert run_cli(tmp_path / "out") == EXIT_NO_SPACE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no space left" in err[0] and "rerun" in err[0]
     assert not list((tmp_path / "out").rglob("*.tmp-*"))  # nothing half-written is left
-    monkeypatch.setattr(chunks, "write_arrow", real_write)  # space freed
+    monkeypatch.setattr(atomic, "open_atomic", real_open)  # space freed
     assert run_cli(tmp_path / "out") == 0 and run_cli(tmp_path / "clean") == 0
     assert output_digest(str(tmp_path / "out")) == output_digest(str(tmp_path / "clean"))

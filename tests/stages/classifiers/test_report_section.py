@@ -35,7 +35,7 @@ def test_kept_samples_are_shown_under_the_bucket_of_their_score() -> None:
 
 
 def test_a_real_run_s_kept_samples_carry_their_scores(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from fineweb_pipe.engine.chunks import PhaseDirs, ShardInput, process_shard
+    from fineweb_pipe.engine.shard import ShardDone, ShardOutputs, ShardTask, process_shard
     from fineweb_pipe.readers import WarcReader
     from fineweb_pipe.sample import write_sample_warc
     from fineweb_pipe.stages.extraction import TrafilaturaExtractor
@@ -43,7 +43,7 @@ def test_a_real_run_s_kept_samples_carry_their_scores(tmp_path) -> None:  # type
 
     path = write_sample_warc(str(tmp_path / "a.warc.gz"), pages=20, seed=1)
     stages = [TrafilaturaExtractor(timeout_s=None), LanguageFilter(languages=None)]
-    events = list(process_shard(ShardInput("a", path, WarcReader()), stages,
-                                PhaseDirs(str(tmp_path / "parts"), str(tmp_path / "removed_parts"))))
-    kept = [s for e in events for s in getattr(e, "kept_samples", [])]
+    outputs = ShardOutputs(str(tmp_path / "a.parquet"), (), str(tmp_path / "a.json"))
+    events = list(process_shard(ShardTask("a", path, WarcReader(), outputs), stages))
+    kept = [s for e in events if isinstance(e, ShardDone) for s in e.record.stats.kept]
     assert kept and all(0.0 <= s["scores"]["language_score"] <= 1.0 for s in kept)
