@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from fineweb_pipe.pipeline import Pipeline
-from fineweb_pipe.stage import Drop, Filter, Transform
+from fineweb_pipe.stage import Drop, Filter, Resources, Transform
 
 # Timings and absolute paths differ between otherwise identical runs.
 TIMING_KEYS = {"wall_s", "cpu_s", "started", "phases", "engine", "workers", "output", "train_s", "folder"}
@@ -61,6 +61,15 @@ class MissingModel(Transform):
 
     def transform(self, batch: pa.Table) -> pa.Table:
         return batch
+
+
+class ScoresOnGpu(Transform):
+    """Declares a GPU, as a neural classifier on CUDA does (the work itself is trivial)."""
+
+    resources = Resources(num_cpus=1.0, num_gpus=1.0, memory_mb=100)
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        return batch.append_column("gpu_score", pa.array([0.5] * batch.num_rows))
 
 
 class CountHttps(Transform):

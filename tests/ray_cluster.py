@@ -79,3 +79,45 @@ def stop_cluster(temp_dir: str, gcs_port: int) -> None:
             process.kill()
         except psutil.Error:
             pass
+
+
+@dataclass(frozen=True)
+class WorkerNode:
+    node_manager_port: int
+
+
+@contextmanager
+def ray_worker_node(env: dict[str, str], cluster: Cluster, num_cpus: int = 1) -> Iterator[WorkerNode]:
+    """A worker node joined to ``cluster`` with `ray start --address` (its own ports), stopped at the end."""
+    node = WorkerNode(free_port())
+    ports = {"node-manager-port": node.node_manager_port, "object-manager-port": free_port(),
+             "dashboard-agent-listen-port": free_port(), "dashboard-agent-grpc-port": free_port(),
+             "runtime-env-agent-port": free_port(), "metrics-export-port": free_port()}
+    start = [str(BIN / "ray"), "start", f"--address=127.0.0.1:{cluster.gcs_port}", f"--num-cpus={num_cpus}",
+             "--disable-usage-stats", *(f"--{name}={port}" for name, port in ports.items())]
+    subprocess.run(start, check=True, capture_output=True, env={**env, "RAY_AUTH_MODE": "token"}, timeout=180)
+    try:
+        yield node
+    finally:
+        kill_worker_node(node)
+
+
+def kill_worker_node(node: WorkerNode) -> int:
+    """SIGKILL a worker node's raylet and everything it started (its workers, agents), as a lost machine;
+    returns how many processes were killed."""
+    found: dict[int, psutil.Process] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        line = " ".join(process.info["cmdline"] or ())
+        if f"--node_manager_port={node.node_manager_port}" in line or f"--node-manager-port={node.node_manager_port}" in line:
+            found[process.pid] = process
+            try:
+                found.update({child.pid: child for child in process.children(recursive=True)})
+            except psutil.Error:
+                pass
+    for process in found.values():
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(list(found.values()), timeout=20)
+    return len(found)

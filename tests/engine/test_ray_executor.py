@@ -121,3 +121,24 @@ def test_a_renamed_stage_reports_its_counts_under_its_name(crawl: Path, tmp_path
     assert counted["ray"] == counted["local"]
     assert counted["ray"]["https_counter"]["https_pages"] > 0
     assert "count_https" not in counted["ray"] and stage.name == "count_https"  # named() made a copy
+
+
+def test_a_gpu_stage_gets_a_phase_of_its_own_and_an_unmeetable_request_is_refused(
+        crawl: Path, tmp_path: Path, embedded_ray: None) -> None:
+    import engine_support
+    from fineweb_pipe.engine.ray_executor import RayExecutor
+    from fineweb_pipe.engine.runner import Runner
+    from fineweb_pipe.errors import ConfigurationError
+
+    from fineweb_pipe.pipeline import Pipeline
+
+    pipeline = Pipeline([engine_support.HtmlLength(), engine_support.KeepHttpsOnly(), engine_support.ScoresOnGpu(),
+                         engine_support.DropShortHtml(), engine_support.CountHttps()], name="gpu-test")
+    kinds = [[s.resources.num_gpus > 0 for s in phase.stages] for phase in pipeline.phases]
+    assert kinds == [[False, False], [True], [False, False]]  # CPU stages never share the GPU actors
+    with RayExecutor(workers=2) as executor:  # this machine has no GPU: never shrunk to CPU, refused
+        with pytest.raises(ConfigurationError, match=r"scores_on_gpu asks for 1 CPUs, 1 GPUs and 100 MB per worker, "
+                                                     r"and no node of the cluster has that"):
+            Runner(pipeline, [str(crawl)], str(tmp_path / "out"), executor, show_progress=False).run()
+    # The CPU phase before it finished and stays finished for a rerun on a cluster that has a GPU.
+    assert list((tmp_path / "out" / "_work" / "00-stream" / "shards").glob("*.json"))
