@@ -88,6 +88,19 @@ class Bucket:
     shards: tuple[tuple[Split, int], ...]
 
 
+def _buckets_needed(expected: float, share: float, spread: float, limit: float) -> int:
+    """The fewest equal buckets splitting a key range of ``share`` of the key space (``expected`` tokens)
+    such that each holds more than ``limit`` tokens only 4 sigma out."""
+    def fits(buckets: int) -> bool:
+        each = expected / buckets
+        return each * (1 + _within(each, share / buckets, spread)) <= limit
+
+    buckets = max(1, math.ceil(expected / _largest_range_tokens(limit, spread)))  # enough: it ignores the share
+    while buckets > 1 and fits(buckets - 1):  # a bucket that is much of the key space varies less
+        buckets -= 1
+    return buckets
+
+
 def plan_buckets(tokens: int, squared_lengths: float, shard_tokens: int, val: float | str,
                  bucket_tokens: int) -> list[Bucket]:
     """Cut the key space into buckets (one assemble task each, expected to hold at most about
@@ -95,12 +108,12 @@ def plan_buckets(tokens: int, squared_lengths: float, shard_tokens: int, val: fl
     totals: ``tokens`` and the sum of the documents' squared lengths.
 
     A bucket's shards are cut by token count once it is read, so their sizes vary only with the bucket's
-    total, which is known in advance up to the randomness of which documents hash into it: the shards
-    per bucket are chosen so that they pass ``shard_tokens`` only when the bucket holds 4 standard
-    deviations more than expected. ``val``: the key-space fraction of the validation split (the
-    documents of smallest key), or ``"first_shard"`` (the first shard of the set)."""
+    total, which is known in advance up to the randomness of which documents hash into it: buckets and
+    shards per bucket are chosen, fewest shards first (then fewest per bucket), so that shards pass
+    ``shard_tokens`` only when their bucket holds 4 standard deviations more than expected. ``val``: the
+    key-space fraction of the validation split (the documents of smallest key), or ``"first_shard"``
+    (the first shard of the set)."""
     spread = squared_lengths / tokens if tokens else 0.0
-    widest = _largest_range_tokens(max(1, bucket_tokens // shard_tokens) * shard_tokens, spread)
     threshold = 0 if val == "first_shard" else int(float(val) * KEY_SPACE)
     buckets = []
     splits: tuple[tuple[Split, int, int], ...] = (("val", 0, threshold), ("train", threshold, KEY_SPACE))
@@ -108,9 +121,11 @@ def plan_buckets(tokens: int, squared_lengths: float, shard_tokens: int, val: fl
         if hi <= lo:
             continue
         share = (hi - lo) / KEY_SPACE
-        count = max(1, math.ceil(tokens * share / widest))
-        expected, bucket_share = tokens * share / count, share / count
-        per_bucket = max(1, math.ceil(expected * (1 + _within(expected, bucket_share, spread)) / shard_tokens))
+        expected = tokens * share
+        most_per_bucket = min(max(1, bucket_tokens // shard_tokens), 2 + math.ceil(2 * expected / shard_tokens))
+        count, per_bucket = min(
+            ((_buckets_needed(expected, share, spread, g * shard_tokens), g) for g in range(1, most_per_bucket + 1)),
+            key=lambda plan: (plan[0] * plan[1], plan[1]))
         names = [(split, i) for i in range(count * per_bucket)]
         if val == "first_shard":
             first: list[tuple[Split, int]] = [("val", 0)]
