@@ -135,6 +135,16 @@ def trained(result: subprocess.CompletedProcess, work: Path) -> None:
     assert max(json.loads(line).get("step", 0) for line in lines) == 20
 
 
+def unfiltered_ran(result: subprocess.CompletedProcess, work: Path) -> None:
+    stats = json.loads((REPO / "demo" / "unfiltered" / "stats.json").read_text())
+    assert [stage["name"] for stage in stats["stages"]] == ["url_filter", "trafilatura_extractor"]
+
+
+def ablated(result: subprocess.CompletedProcess, work: Path) -> None:
+    results = json.loads((REPO / "demo" / "ablation" / "results.json").read_text())
+    assert len(results["verdicts"]) == 1 and "report:" in result.stdout, result.stdout[-2000:]
+
+
 def s3_read(result: subprocess.CompletedProcess, work: Path) -> None:
     stats = json.loads((work / "fineweb" / "CC-MAIN-2024-10" / "stats.json").read_text())
     assert stats["run"]["input_files"] == [f"s3://commoncrawl/{CC_KEY}"] and stats["reader"]["documents"] == 40
@@ -151,6 +161,10 @@ LOCAL: dict[str, tuple[Path | None, Check | None]] = {
     "fineweb-pipe inspect-shards demo/output/tokens": (REPO, shards_checked),
     "fineweb-pipe train demo/output/tokens --out demo/train --steps 20": (REPO, trained),
     'python -c "import torch; print(torch.__version__, torch.cuda.is_available())"': (REPO, None),
+    "fineweb-pipe run pipelines/extract_only.py --input demo/input --output demo/unfiltered --engine local":
+        (REPO, unfiltered_ran),
+    "fineweb-pipe ablate demo/unfiltered demo/output --eval ../shared/data/text/wikitext-2_valid.txt --tokens 50000 "
+    "--seeds 2 --eval-bytes 50000 --out demo/ablation": (REPO, ablated),
     'pip install -e ".[s3]"': (REPO, None),
     "fineweb-pipe run pipelines/fineweb.py --input "
     "'s3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/1707947473347.0/warc/*.warc.gz' "

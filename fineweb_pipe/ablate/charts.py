@@ -34,7 +34,7 @@ def colour(index: int) -> str:
 
 
 def band_chart(bands: Sequence[Band], *, title: str, x_label: str, y_label: str,
-               width: int = 520, height: int = 260) -> Markup:
+               width: int = 480, height: int = 250) -> Markup:
     """Each band as a shaded range with its mean as a line and dots at the measured points."""
     left, right, top, bottom = 56, 12, 30, 42
     plot_w, plot_h = width - left - right, height - top - bottom
