@@ -9,7 +9,7 @@ Rounds (each a ``ctx.map`` over small task descriptions; data moves through exch
 3. (verification, :mod:`.verify`) per node partition: serve centres' signatures to the partitions that
    ask, then check each edge in its member's partition;
 4. connected components (:mod:`.components`): union-find in one task up to ``single_node_max_edges``,
-   else large-star / small-star rounds over ``P`` node partitions;
+   else large-star / small-star steps over ``P`` edge partitions, each node's minimum taken in two levels;
 5. clusters (:mod:`.clusters`), per label partition: sizes and kept ids from per-task partial counts;
 6. write (:mod:`.write`), per write group of consecutive shards: survivors to ``ctx.output_path``,
    removed rows to ``<run_dir>/removed/<name>/<shard>.parquet``, optionally survivors' signatures to an
@@ -17,8 +17,7 @@ Rounds (each a ``ctx.map`` over small task descriptions; data moves through exch
 
 ``P`` grows with the corpus (``docs_per_partition``) and every partition is a hash of node ids or band
 keys, so a task's input is the corpus's divided by ``P``: it grows neither with the corpus nor with the
-largest cluster, except in the bucket round (a bucket is never split) and in the star rounds (a node's
-neighbourhood is never split). See ``docs/dedup.md``.
+largest cluster, except in the bucket round (a bucket is never split). See ``docs/dedup.md``.
 """
 
 from __future__ import annotations
@@ -33,9 +32,7 @@ import numpy as np
 from fineweb_pipe import storage
 from fineweb_pipe.dedup import index
 from fineweb_pipe.dedup.clusters import ClusterTask, cluster_task
-from fineweb_pipe.dedup.components import (
-    ScatterTask, StarStep, UnionFindTask, scatter_task, star_step, union_find_task,
-)
+from fineweb_pipe.dedup.components import Rounds, UnionFindTask, star_components, union_find_task
 from fineweb_pipe.dedup.nodes import KEEP_RULES, NodeLayout
 from fineweb_pipe.dedup.plan import Files, Plan, write_groups
 from fineweb_pipe.dedup.rounds import BucketTask, SignatureTask, Source, bucket_task, row_count, signature_task
@@ -189,36 +186,17 @@ class MinHashDedup(GlobalStage):
             "rounds": {name: round_figures(results) for name, results in measured.items()},
         })
 
-    def _components(self, plan: Plan, rounds: Any, edges: Files, edge_count: int) -> tuple[dict[str, Any], Files]:
+    def _components(self, plan: Plan, rounds: Rounds, edges: Files, edge_count: int) -> tuple[dict[str, Any], Files]:
         """Labels every node on an edge with its component's smallest node; returns the components summary
         and the labelling tasks' ``partials`` files (their ``members`` files have the same writers)."""
-        partitions = plan.partitions
         if edge_count <= self.single_node_max_edges:
             partials = plan.files("partials", 1)
             rounds("union-find", union_find_task, [
                 UnionFindTask(plan, edges, plan.files("members", 1), partials)])
             algorithm = {"algorithm": "union_find" if edge_count else "none", "rounds": int(edge_count > 0)}
             return {**algorithm, "edges": edge_count}, partials
-        current = plan.files("cc/0", partitions)
-        rounds("cc-scatter", scatter_task, [ScatterTask(plan, edges, p, current) for p in range(partitions)])
-        previous = None
-        for step in range(1, self.max_star_rounds + 1):
-            large = plan.files(f"cc/{step}-large", partitions)
-            stats = rounds(f"cc-{step}-large", star_step,
-                           [StarStep("large", plan, current, large, p) for p in range(partitions)])
-            signature = (sum(s["edges"] for s in stats), sum(s["checksum"] for s in stats) % (1 << 64))
-            if signature == previous:
-                partials = plan.files("partials", partitions)
-                rounds("cc-labels", star_step, [
-                    StarStep("labels", plan, current, plan.files("members", partitions), p, partials)
-                    for p in range(partitions)])
-                return {"algorithm": "large_star_small_star", "rounds": step, "edges": edge_count}, partials
-            previous = signature
-            current = plan.files(f"cc/{step}-small", partitions)
-            rounds(f"cc-{step}-small", star_step,
-                   [StarStep("small", plan, large, current, p) for p in range(partitions)])
-        raise RuntimeError(f"connected components did not converge in {self.max_star_rounds} large/small-star "
-                           "rounds; raise max_star_rounds (each round at most squares the progress)")
+        steps, partials = star_components(plan, rounds, edges, self.max_star_rounds)
+        return {"algorithm": "large_star_small_star", "rounds": steps, "edges": edge_count}, partials
 
 
 def round_figures(results: list[dict[str, Any]]) -> dict[str, Any]:

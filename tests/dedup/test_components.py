@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from fineweb_pipe.dedup.clusters import MEMBERS
-from fineweb_pipe.dedup.components import StarStep, star_step, union_find, write_half_edges
+from fineweb_pipe.dedup.components import star_components, union_find
 from fineweb_pipe.dedup.nodes import NodeLayout
-from fineweb_pipe.dedup.plan import Plan
+from fineweb_pipe.dedup.plan import Files, Plan
 from fineweb_pipe.exchange import read_partition
+from fineweb_pipe.writers.atomic import write_parquet
 
 
 def _reference_labels(u: np.ndarray, v: np.ndarray) -> dict[int, int]:
@@ -38,20 +42,42 @@ def test_union_find_and_star_rounds_agree_with_a_reference(tmp_path: Path) -> No
     # Nodes 0..5200 as rows of one source, written by one write group.
     partitions = 4
     plan = Plan(str(tmp_path), partitions, NodeLayout.fitting(1, 5201), (0, 1), 8)
-    current, previous = plan.files("0", partitions), None
-    for p in range(partitions):  # the input edges, split over as many files as the steps write
-        write_half_edges(plan, u[p::partitions], v[p::partitions], current.url(p))
-    for step in range(1, 40):
-        large = plan.files(f"{step}-large", partitions)
-        stats = [star_step(StarStep("large", plan, current, large, p)) for p in range(partitions)]
-        signature = (sum(s["edges"] for s in stats), sum(s["checksum"] for s in stats) % (1 << 64))
-        if signature == previous:
-            break
-        previous, current = signature, plan.files(f"{step}-small", partitions)
-        for p in range(partitions):
-            star_step(StarStep("small", plan, large, current, p))
-    members = plan.files("members", partitions)
-    for p in range(partitions):
-        star_step(StarStep("labels", plan, current, members, p, plan.files("partials", partitions)))
-    table = read_partition(members.urls(), 0, schema=MEMBERS)
+    edges = _edge_files(plan, u, v)
+    steps, _ = star_components(plan, _in_process, edges, 40)
+    assert steps > 1
+    table = read_partition(plan.files("members", partitions).urls(), 0, schema=MEMBERS)
     assert dict(zip(table["node"].to_pylist(), table["label"].to_pylist())) == expected
+
+
+def test_a_node_with_20k_neighbours_spreads_over_every_task(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    hub = np.zeros(20_000, np.int64)  # node 0 is the smallest: the component becomes a star around it
+    u = np.concatenate([hub, rng.integers(1, 40_000, 20_000)])
+    v = np.concatenate([np.arange(1, 20_001), rng.integers(1, 40_000, 20_000)])
+    partitions = 8
+    plan = Plan(str(tmp_path), partitions, NodeLayout.fitting(1, 40_001), (0, 1), 8)
+    edges = _edge_files(plan, u, v)
+    measured: dict[str, list[int]] = {}
+
+    def rounds(name: str, fn: Callable[[Any], dict[str, Any]], tasks: list[Any]) -> list[dict[str, Any]]:
+        results = _in_process(name, fn, tasks)
+        measured[name] = [r["rows_in"] for r in results]
+        return results
+
+    star_components(plan, rounds, edges, 40)
+    table = read_partition(plan.files("members", partitions).urls(), 0, schema=MEMBERS)
+    assert dict(zip(table["node"].to_pylist(), table["label"].to_pylist())) == _reference_labels(u, v)
+    for name, rows_in in measured.items():
+        assert max(rows_in) <= 1.2 * np.mean(rows_in), (name, rows_in)
+
+
+def _edge_files(plan: Plan, u: np.ndarray, v: np.ndarray) -> Files:
+    """The edges ``{u, v}`` in as many files as partitions, as the verify round writes them."""
+    edges = plan.files("edges", plan.partitions)
+    for p in range(plan.partitions):
+        write_parquet(pa.table({"u": u[p::plan.partitions], "v": v[p::plan.partitions]}), edges.url(p))
+    return edges
+
+
+def _in_process(name: str, fn: Callable[[Any], dict[str, Any]], tasks: list[Any]) -> list[dict[str, Any]]:
+    return [fn(task) for task in tasks]
