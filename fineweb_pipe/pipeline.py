@@ -59,9 +59,15 @@ class Pipeline:
                 raise TypeError(f"pipeline {self.name!r}: {step!r} is not a Stage or GlobalStage")
         self.phases = self._split()
         self.documents_phase = self._documents_phase()
-        if not self.sink.readable_by_next_phase and self.documents_phase != len(self.phases) - 1:
-            raise ValueError(f"pipeline {self.name!r}: {type(self.sink).__name__} cannot be read back by "
-                             f"{self.phases[-1].name}, which reads the documents; use ParquetDocuments")
+        if not self.sink.readable_by_next_phase:
+            writer = self.phases[self.documents_phase].global_stage
+            if writer is not None:
+                raise ValueError(f"pipeline {self.name!r}: {writer.name} writes documents/ itself, as Parquet; "
+                                 f"{type(self.sink).__name__} is for pipelines whose documents come from streaming "
+                                 "stages: use ParquetDocuments")
+            if self.documents_phase != len(self.phases) - 1:
+                raise ValueError(f"pipeline {self.name!r}: {type(self.sink).__name__} cannot be read back by "
+                                 f"{self.phases[-1].name}, which reads the documents; use ParquetDocuments")
 
     def _documents_phase(self) -> int:
         for phase in reversed(self.phases):

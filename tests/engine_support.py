@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,3 +128,11 @@ def strip_timing(value: Any) -> Any:
     if isinstance(value, list):
         return [strip_timing(v) for v in value]
     return value
+
+
+def fails_first(item: int) -> int:
+    """A round's task: the first fails at once, the others would run for two minutes."""
+    if item == 0:
+        raise ValueError("task 0 failed on its input")
+    time.sleep(120)
+    return item

@@ -10,13 +10,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from ray_cluster import free_port, ray_cluster
+from ray_cluster import ray_cluster
+from s3_server import s3_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 REPO = Path(__file__).resolve().parents[1]
@@ -56,32 +56,14 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The Common Crawl bucket with one small WARC at a real key, on a local S3 server."""
     import boto3
 
-    port = free_port()
-    folder = tmp_path_factory.mktemp("s3")
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
-           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-    try:
-        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.create_bucket(Bucket="commoncrawl")
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        from fineweb_pipe.sample import write_sample_warc
+    from fineweb_pipe.sample import write_sample_warc
 
-        warc = write_sample_warc(str(folder / "cc.warc.gz"), pages=40, seed=7)
+    with s3_server("commoncrawl", "my-bucket") as env:
+        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                              aws_access_key_id="x", aws_secret_access_key="x")
+        warc = write_sample_warc(str(tmp_path_factory.mktemp("s3") / "cc.warc.gz"), pages=40, seed=7)
         client.upload_file(warc, "commoncrawl", CC_KEY)
         yield env
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +127,16 @@ def ablated(result: subprocess.CompletedProcess, work: Path) -> None:
     assert len(results["verdicts"]) == 1 and "report:" in result.stdout, result.stdout[-2000:]
 
 
+def s3_object(url: str, env: dict[str, str]) -> bytes:
+    """An object's bytes, read under the local S3 server's environment."""
+    import boto3
+
+    bucket, key = url.removeprefix("s3://").split("/", 1)
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+    return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
 def s3_read(result: subprocess.CompletedProcess, work: Path) -> None:
     stats = json.loads((work / "fineweb" / "CC-MAIN-2024-10" / "stats.json").read_text())
     assert stats["run"]["input_files"] == [f"s3://commoncrawl/{CC_KEY}"] and stats["reader"]["documents"] == 40
@@ -186,9 +178,9 @@ def test_readme_commands_on_this_machine(work: Path, s3: dict[str, str]) -> None
 CLUSTER = {
     "export RAY_AUTH_MODE=token",
     "ray job submit --address http://HEAD:8265 --working-dir . -- python pipelines/fineweb.py --input "
-    "'s3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/*/warc/*.warc.gz' --output /shared/fineweb/CC-MAIN-2024-10",
+    "'s3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/*/warc/*.warc.gz' --output s3://my-bucket/fineweb/CC-MAIN-2024-10",
     "fineweb-pipe run pipelines/fineweb.py --address HEAD:6379 --input "
-    "'s3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/*/warc/*.warc.gz' --output /shared/fineweb/CC-MAIN-2024-10",
+    "'s3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/*/warc/*.warc.gz' --output s3://my-bucket/fineweb/CC-MAIN-2024-10",
 }
 
 
@@ -199,10 +191,10 @@ def test_readme_cluster_commands(s3: dict[str, str], tmp_path: Path) -> None:
     exports = " && ".join(c for c in commands if c.startswith("export "))
     with ray_cluster(env) as cluster:  # started in the activated environment, as its nodes must be
         for command in (c for c in commands if not c.startswith("export ")):
-            output = tmp_path / "shared" / ("job" if command.startswith("ray job") else "direct")
+            output = f"s3://my-bucket/{'job' if command.startswith('ray job') else 'direct'}"
             ours = (command.replace("HEAD:8265", f"127.0.0.1:{cluster.dashboard_port}")
                     .replace("HEAD:6379", f"127.0.0.1:{cluster.gcs_port}")
-                    .replace("/shared/fineweb/CC-MAIN-2024-10", str(output)))
+                    .replace("s3://my-bucket/fineweb/CC-MAIN-2024-10", output))
             deadline = time.monotonic() + 180  # the job agent comes up after `ray start` returns
             while True:
                 result = shell(f"{exports} && {ours}", REPO, env)
@@ -210,5 +202,6 @@ def test_readme_cluster_commands(s3: dict[str, str], tmp_path: Path) -> None:
                     break
                 time.sleep(3)
             assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-            stats = json.loads((output / "stats.json").read_text())
+            stats = json.loads(s3_object(output + "/stats.json", s3))
             assert stats["reader"]["documents"] == 40 and stats["run"]["engine"] == "ray"
+            assert "<title>" in s3_object(output + "/report.html", s3).decode()  # written next to it

@@ -142,3 +142,18 @@ def test_a_gpu_stage_gets_a_phase_of_its_own_and_an_unmeetable_request_is_refuse
             Runner(pipeline, [str(crawl)], str(tmp_path / "out"), executor, show_progress=False).run()
     # The CPU phase before it finished and stays finished for a rerun on a cluster that has a GPU.
     assert list((tmp_path / "out" / "_work" / "00-stream" / "shards").glob("*.json"))
+
+
+def test_a_failed_task_cancels_the_rest_of_its_round(embedded_ray: None) -> None:
+    import engine_support
+    from fineweb_pipe.engine.ray_executor import RayExecutor
+    from fineweb_pipe.stage import Resources
+
+    with RayExecutor(workers=2) as executor:
+        with pytest.raises(Exception, match="task 0 failed on its input"):
+            executor.map(engine_support.fails_first, list(range(6)), Resources())
+        # The round's other tasks no longer hold the two CPUs (they would for minutes): the next round runs now.
+        started, done = time.monotonic(), []
+        assert executor.map(lambda x: x * 2, [1, 2, 3], Resources(), lambda n, total: done.append((n, total))) == [2, 4, 6]
+        assert time.monotonic() - started < 30
+        assert done == [(1, 3), (2, 3), (3, 3)]  # progress per finished task

@@ -17,6 +17,7 @@ from fineweb_pipe.engine.local import LocalExecutor
 from fineweb_pipe.engine.runner import Runner
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.sample.prose import english_article
+from fineweb_pipe.tokens.stage import Tokenize
 
 
 def run_local(crawl: Path, output: Path, pipeline=None) -> dict:
@@ -97,3 +98,23 @@ def test_a_pipeline_that_starts_with_dedup(suffix: str, tmp_path: Path) -> None:
         assert written.column_names == ["id", "text", "dedup_cluster_id", "dedup_cluster_size"]
     else:
         assert "source_offset" in written.column_names
+
+
+def test_the_pipeline_names_its_sink(crawl: Path, tmp_path: Path) -> None:
+    import gzip
+
+    from fineweb_pipe.writers.sinks import JsonlDocuments
+
+    base = make_pipeline()
+    run_local(crawl, tmp_path / "parquet", base)
+    stats = run_local(crawl, tmp_path / "jsonl", Pipeline(base.steps, name=base.name, sink=JsonlDocuments()))
+    files = sorted((tmp_path / "jsonl" / "documents").iterdir())
+    assert files and all(f.name.endswith(".jsonl.gz") for f in files)
+    rows = [json.loads(line) for f in files for line in gzip.open(f, "rt", encoding="utf-8")]
+    expected = pq.read_table(tmp_path / "parquet" / "documents").to_pylist()
+    assert [r["id"] for r in rows] == [r["id"] for r in expected] and len(rows) == stats["stages"][-1]["docs_out"]
+    assert rows[0]["html"] == expected[0]["html"]
+    with pytest.raises(ValueError, match="minhash_dedup writes documents/ itself, as Parquet"):
+        Pipeline([*base.steps, MinHashDedup()], sink=JsonlDocuments())
+    with pytest.raises(ValueError, match="JsonlDocuments cannot be read back by 01-tokenize"):
+        Pipeline([*base.steps, Tokenize(vocab_size=300)], sink=JsonlDocuments())
