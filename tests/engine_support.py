@@ -9,9 +9,11 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.stage import Drop, Filter, Resources, Transform
@@ -136,3 +138,27 @@ def fails_first(item: int) -> int:
         raise ValueError("task 0 failed on its input")
     time.sleep(120)
     return item
+
+
+# Where a document was read from differs between the two runs by design (a local path, an s3:// URL); the
+# rest of every file must be the same.
+LOCATION_COLUMNS = ("source_file",)
+LOCATION_KEYS = {"input_files", "output", "notes"}
+
+
+def output_contents(folder: Path) -> dict[str, Any]:
+    """Every output of a run, as a user reads it: documents and removed documents as rows (without the
+    location columns), token files as bytes, stats.json without timings and locations."""
+    contents: dict[str, Any] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if relative.startswith(("documents/", "removed/")) and path.suffix == ".parquet":
+            table = pq.read_table(path)
+            contents[relative] = table.drop_columns([c for c in LOCATION_COLUMNS if c in table.column_names]).to_pylist()
+        elif relative.startswith("tokens/") and path.is_file():
+            contents[relative] = path.read_bytes() if path.name != "manifest.json" else \
+                strip_timing(json.loads(path.read_text()))
+    stats = strip_timing(json.loads((folder / "stats.json").read_text()))
+    stats["run"] = {k: v for k, v in stats["run"].items() if k not in LOCATION_KEYS}
+    contents["stats.json"] = stats
+    return contents

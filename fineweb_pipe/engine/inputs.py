@@ -24,6 +24,7 @@ from typing import Any
 
 import fsspec
 
+from fineweb_pipe import storage
 from fineweb_pipe.errors import ConfigurationError
 
 EDGE_BYTES = 64 << 10  # head and tail of a local file that go into its version
@@ -61,7 +62,7 @@ def find_inputs(specs: Sequence[str], patterns: Sequence[str], output: str) -> I
 
     Raises :class:`ConfigurationError` naming a spec that matches nothing.
     """
-    output_real = os.path.realpath(output)
+    output_real = os.path.realpath(output) if storage.is_local(output) else output.rstrip("/")
     found: dict[str, tuple[str, str, dict[str, Any]]] = {}  # real path -> (spec, path relative to it, info)
     notes: list[str] = []
     under_output = 0
@@ -83,7 +84,7 @@ def find_inputs(specs: Sequence[str], patterns: Sequence[str], output: str) -> I
                 raise ConfigurationError(f"input {spec!r} does not exist")
             for file, info in below.items():
                 real = f"{_protocol(fs)}://{file}" if remote else os.path.realpath(file)
-                if not remote and (real == output_real or real.startswith(output_real + os.sep)):
+                if real == output_real or real.startswith(output_real + ("/" if remote else os.sep)):
                     under_output += 1
                     continue
                 relative = file[len(base):].lstrip("/") if file.startswith(base) else file.rsplit("/", 1)[-1]

@@ -4,16 +4,13 @@ and a worker node killed mid-run. The output must be what the in-process engine 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
-from engine_support import strip_timing
+from engine_support import output_contents
 from ray_cluster import BIN, kill_worker_node, ray_cluster, ray_worker_node
 from s3_server import s3_server
 
@@ -26,30 +23,7 @@ from fineweb_pipe.sample import write_sample_warc
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = str(REPO / "pipelines" / "fineweb.py")
 SHARDS = 4
-# Where a document was read from differs between the two runs by design (a local path, an s3:// URL); the
-# rest of every file must be the same.
-LOCATION_COLUMNS = ("source_file",)
-LOCATION_KEYS = {"input_files", "output", "notes"}
-
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-
-
-def output_contents(folder: Path) -> dict[str, Any]:
-    """Every output of a run, as a user reads it: documents and removed documents as rows (without the
-    location columns), token files as bytes, stats.json without timings and locations."""
-    contents: dict[str, Any] = {}
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder).as_posix()
-        if relative.startswith(("documents/", "removed/")) and path.suffix == ".parquet":
-            table = pq.read_table(path)
-            contents[relative] = table.drop_columns([c for c in LOCATION_COLUMNS if c in table.column_names]).to_pylist()
-        elif relative.startswith("tokens/") and path.is_file():
-            contents[relative] = path.read_bytes() if path.name != "manifest.json" else \
-                strip_timing(json.loads(path.read_text()))
-    stats = strip_timing(json.loads((folder / "stats.json").read_text()))
-    stats["run"] = {k: v for k, v in stats["run"].items() if k not in LOCATION_KEYS}
-    contents["stats.json"] = stats
-    return contents
 
 
 def test_recipe_from_s3_to_s3_on_three_nodes_matches_local_when_a_node_dies(tmp_path: Path) -> None:
