@@ -291,7 +291,11 @@ def _commit(task: ShardTask, stats: ShardStats, documents: Spill, kept: int, rem
     """Write the shard's files, then its record (last: its presence marks the shard finished)."""
     outputs = task.outputs
     id_only = pa.schema([(schema.ID, pa.string())])
-    rows, documents_schema = documents.write(outputs.documents, outputs.sink, id_only)
+    try:
+        rows, documents_schema = documents.write(outputs.documents, outputs.sink, id_only)
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:  # from merging the batches' schemas or casting to it
+        raise StageFailed(f"shard {task.shard}: the stages gave batches whose columns cannot be merged into one "
+                          f"file ({exc}); a stage must give a column the same type in every batch") from exc
     _check_rows(task.shard, "documents", rows, kept)
     schemas = {"documents": _serialise(documents_schema)}
     removed_rows: dict[str, int] = {}

@@ -89,3 +89,30 @@ def test_batches_with_different_columns_make_one_file_with_their_union(tmp_path:
     list(process_shard(ShardTask("a", str(source), JsonlReader(batch_docs=5),
                                  ShardOutputs(str(reshaped), (), str(tmp_path / "b.json"))), [DropsEverythingButId()]))
     assert pq.read_table(reshaped).column_names == [schema.ID]
+
+
+class TypeChangesBetweenBatches(Transform):
+    """A buggy stage: the same column as numbers in one batch and as text in the next."""
+
+    calls = 0
+
+    def transform(self, batch: pa.Table) -> pa.Table:
+        TypeChangesBetweenBatches.calls += 1
+        values = pa.array([1] * batch.num_rows) if self.calls == 1 else pa.array(["x"] * batch.num_rows)
+        return batch.append_column("score", values)
+
+
+def test_a_stage_whose_column_changes_type_fails_naming_the_shard(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from fineweb_pipe.engine.shard import StageFailed
+
+    source = tmp_path / "a.jsonl"
+    source.write_text("".join(json.dumps({"id": f"d{i}", "text": "t"}) + "\n" for i in range(4)))
+    task = ShardTask("a", str(source), JsonlReader(batch_docs=2), ShardOutputs(str(tmp_path / "a.parquet"), (),
+                                                                             str(tmp_path / "a.json")))
+    with pytest.raises(StageFailed, match="shard a: the stages gave batches whose columns cannot be merged"):
+        list(process_shard(task, [TypeChangesBetweenBatches()]))
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "a.parquet").exists()
