@@ -9,33 +9,27 @@ one after another, a row group at a time: memory is the group's cluster members 
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from fineweb_pipe import schema, storage
+from fineweb_pipe import schema
 from fineweb_pipe.dedup import index
 from fineweb_pipe.dedup.clusters import CLUSTERS, MEMBERS
+from fineweb_pipe.dedup.kept_removed import WRITE_BATCH_ROWS, ShardSplit, write_kept_and_removed
 from fineweb_pipe.dedup.lsh import has_shingles
 from fineweb_pipe.dedup.nodes import lookup
 from fineweb_pipe.dedup.plan import Files, Plan
 from fineweb_pipe.dedup.rounds import LENGTH, Source, document_nodes
 from fineweb_pipe.exchange import read_partition
-from fineweb_pipe.stage import DROP_REASON, DROP_VALUE
-from fineweb_pipe.stats import EXCERPT_CHARS
-from fineweb_pipe.writers.atomic import ParquetSink
 
 NEAR_DUPLICATE = "near_duplicate"
-DUPLICATE_OF = "duplicate_of"
 CLUSTER_ID = "dedup_cluster_id"
 CLUSTER_SIZE = "dedup_cluster_size"
 EXAMPLE_MEMBERS = 5
-WRITE_BATCH_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -115,34 +109,9 @@ def write_shard(plan: Plan, shard: ShardOutput, keep: str, membership: Membershi
     removed = cluster_id != own
     examples = {int(i): label for label in example_labels
                 for i in np.flatnonzero(cluster_id == label)[:EXAMPLE_MEMBERS]}
-    example_rows: dict[int, dict[str, Any]] = {}
-    files = 1
-    with storage.open_input(source.path) as f:
-        source_file = pq.ParquetFile(f)
-        source_schema = source_file.schema_arrow
-        kept_schema = source_schema.append(pa.field(CLUSTER_ID, pa.int64())).append(pa.field(CLUSTER_SIZE, pa.int32()))
-        removed_schema = kept_schema.append(pa.field(DROP_REASON, pa.string())).append(
-            pa.field(DROP_VALUE, pa.string())).append(pa.field(DUPLICATE_OF, pa.string()))
-        with ParquetSink(shard.output_path, kept_schema) as kept, ExitStack() as stack:
-            dropped = stack.enter_context(ParquetSink(shard.removed_path, removed_schema)) if removed.any() else None
-            files += dropped is not None
-            first = 0
-            for batch in source_file.iter_batches(WRITE_BATCH_ROWS):
-                end = first + batch.num_rows
-                part = slice(first, end)
-                table = pa.Table.from_batches([batch], source_schema).append_column(
-                    CLUSTER_ID, pa.array(cluster_id[part])).append_column(CLUSTER_SIZE, pa.array(cluster_size[part]))
-                gone = removed[part]
-                kept.write(table.filter(pa.array(~gone)))
-                if dropped is not None and gone.any():
-                    mask = pa.array(gone)
-                    n = int(gone.sum())
-                    dropped.write(table.filter(mask).append_column(DROP_REASON, pa.array([NEAR_DUPLICATE] * n, pa.string()))
-                                  .append_column(DROP_VALUE, pa.nulls(n, pa.string()))
-                                  .append_column(DUPLICATE_OF, duplicate_of[part].filter(mask)))
-                for i in (i for i in examples if first <= i < end):
-                    example_rows[i] = _example(table, i - first, examples[i], own[i] == examples[i])
-                first = end
+    files, excerpts = write_kept_and_removed(source.path, shard.output_path, shard.removed_path, ShardSplit(
+        removed, duplicate_of, NEAR_DUPLICATE, {CLUSTER_ID: cluster_id, CLUSTER_SIZE: cluster_size}, examples),
+        WRITE_BATCH_ROWS)
     if save_index:
         signatures = index.read_signatures(source.sig_path, plan.num_perm)
         survivors = ~removed & has_shingles(signatures)
@@ -153,16 +122,8 @@ def write_shard(plan: Plan, shard: ShardOutput, keep: str, membership: Membershi
         "docs_in": len(own),
         "docs_out": int((~removed).sum()),
         "removed": int(removed.sum()),
-        "examples": [example_rows[i] for i in examples],
+        "examples": [{"cluster_id": int(label), "kept": bool(own[i] == label), **excerpts[i]}
+                     for i, label in examples.items()],
         "files": files,
     }
 
-
-def _example(table: pa.Table, row: int, label: int, kept: bool) -> dict[str, Any]:
-    """One member of an example cluster, for the report."""
-    example: dict[str, Any] = {"cluster_id": int(label), "kept": bool(kept)}
-    for column in (schema.ID, schema.URL):
-        if column in table.column_names:
-            example[column] = table[column][row].as_py()
-    example["text"] = (table[schema.TEXT][row].as_py() or "")[:EXCERPT_CHARS]
-    return example
