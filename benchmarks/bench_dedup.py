@@ -192,12 +192,12 @@ def bench_scale(work: Path, sizes: list[int], workers: int, edges_single_node: i
                           "largest_cluster": max(map(int, sec["cluster_sizes"]), default=0),
                           "files_written": sum(r["files"] for r in sec["rounds"].values()),
                           "task_peak_rss_mb": round(max(peaks.values())), "cpu_s": sec["cpu_s"]}), flush=True)
-        print(f"  {'round':<14} {'tasks':>6} {'files':>6} {'rows in: max':>13} {'mean':>10} {'max/mean':>8} "
+        print(f"  {'round':<16} {'tasks':>6} {'files':>6} {'rows in: max':>13} {'mean':>10} {'max/mean':>8} "
               f"{'task peak MB':>12}")
-        print(f"  {'row counts':<14} {len(ctx.inputs):>6} {0:>6} {'':>13} {'':>10} {'':>8} {peaks['row counts']:>12.0f}")
+        print(f"  {'row counts':<16} {len(ctx.inputs):>6} {0:>6} {'':>13} {'':>10} {'':>8} {peaks['row counts']:>12.0f}")
         for name, r in sec["rounds"].items():
             ratio = r["rows_in_max"] / r["rows_in_mean"] if r["rows_in_mean"] else 1.0
-            print(f"  {name:<14} {r['tasks']:>6} {r['files']:>6} {r['rows_in_max']:>13,} {r['rows_in_mean']:>10,.0f} "
+            print(f"  {name:<16} {r['tasks']:>6} {r['files']:>6} {r['rows_in_max']:>13,} {r['rows_in_mean']:>10,.0f} "
                   f"{ratio:>8.2f} {peaks[name]:>12.0f}", flush=True)
 
 

@@ -31,8 +31,8 @@ def test_a_10k_member_cluster_spreads_over_every_task(tmp_path: Path) -> None:
     assert section["components"]["algorithm"] == "large_star_small_star" and "cc-labels" in rounds
     # Every round is within 2x, the star steps at 1.03-1.05x. The bucket round is at 1.75x only because the
     # cluster is small next to a partition: it holds each bucket whole (the cluster's buckets, about 10,000
-    # rows in each of 16 bands, over 10 partitions of 32,000 band rows; the largest task gets four), so a
-    # cluster of more than about 16 x docs_per_partition documents puts its bucket partitions past 2x.
+    # rows in each of 16 bands, over 10 partitions of 32,000 band rows; the largest task gets four), and a
+    # task with k buckets of B rows passes 2x when k * B > 16 * (docs_per_partition + B / P).
     for name, figures in rounds.items():
         assert figures["rows_in_max"] <= 2 * figures["rows_in_mean"], (name, figures)
     # A few files per task, and the figures count every file of the work folder.
