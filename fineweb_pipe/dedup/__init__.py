@@ -2,7 +2,8 @@
 
 from fineweb_pipe.dedup.normalize import NormalizeConfig, normalize
 from fineweb_pipe.dedup.signatures import MinHasher, MinHashParams, shingle_hash, shingles, to_lean_minhash
+from fineweb_pipe.dedup.span_stage import SpanDedup
 from fineweb_pipe.dedup.stage import MinHashDedup
 
-__all__ = ["MinHashDedup", "MinHashParams", "MinHasher", "NormalizeConfig", "normalize", "shingle_hash",
+__all__ = ["MinHashDedup", "MinHashParams", "MinHasher", "NormalizeConfig", "SpanDedup", "normalize", "shingle_hash",
            "shingles", "to_lean_minhash"]

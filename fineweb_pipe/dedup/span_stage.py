@@ -1,0 +1,102 @@
+"""``SpanDedup``: C4's and datatrove's sentence dedup and Dolma's paragraph dedup across the corpus, as
+rounds of parallel work (:mod:`.span_rounds`) on the partitioned exchange. See ``docs/dedup.md``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fineweb_pipe import storage
+from fineweb_pipe.dedup.normalize import NormalizeConfig
+from fineweb_pipe.dedup.plan import Files, write_groups
+from fineweb_pipe.dedup.rounds import row_count
+from fineweb_pipe.dedup.span_rounds import (TOO_SHORT, CountTask, ShardOutput, SpanTask, SpanWriteTask, count_task,
+                                            span_task, span_write_task)
+from fineweb_pipe.dedup.spans import SpanConfig
+from fineweb_pipe.dedup.stage import MIN_WRITE_GROUPS, round_figures
+from fineweb_pipe.resumable import Resumable
+from fineweb_pipe.stage import GlobalContext, GlobalStage, Resources
+
+EXAMPLE_SPANS = 10
+
+
+class SpanDedup(GlobalStage):
+    """Remove spans (``window`` consecutive sentences, or paragraphs) found in ``min_documents`` or more
+    documents from all of them but the first in input order; a changed document left with fewer than
+    ``min_words`` words or ``min_chars`` characters is dropped (``too_short_after_span_dedup``).
+
+    Defaults follow C4 (3-sentence windows, any span in two documents) with datatrove's 50-word
+    minimum; ``SpanDedup(unit="paragraphs", window=1)`` is Dolma's paragraph dedup.
+    """
+
+    resources = Resources(num_cpus=1.0, memory_mb=1000)
+
+    def __init__(self, unit: str = "sentences", window: int = 3, min_documents: int = 2, min_words: int = 50,
+                 min_chars: int = 0, normalize: NormalizeConfig | None = None,
+                 docs_per_partition: int = 100_000) -> None:
+        if min_documents < 2:
+            raise ValueError(f"min_documents must be >= 2 (a span in one document is not repeated), got {min_documents}")
+        self.config = SpanConfig(unit, window, normalize or NormalizeConfig())
+        self.min_documents = min_documents
+        self.min_words = min_words
+        self.min_chars = min_chars
+        self.docs_per_partition = docs_per_partition
+
+    def run(self, ctx: GlobalContext) -> None:
+        work = ctx.work_dir
+        measured: dict[str, list[dict[str, Any]]] = {}
+
+        def rounds(name: str, fn: Any, tasks: list[Any]) -> list[dict[str, Any]]:
+            measured[name] = ctx.map(Resumable(fn, storage.join(work, "_done", name)), tasks, self.resources)
+            return measured[name]
+
+        inputs = list(ctx.inputs)
+        rows = ctx.map(row_count, [ref.path for ref in inputs], Resources(num_cpus=0.5))
+        partitions = max(1, math.ceil(sum(rows) / self.docs_per_partition))
+        group_starts = write_groups(rows, max(partitions, MIN_WRITE_GROUPS))
+        spans, decisions = Files(work, "spans", len(inputs)), Files(work, "decisions", partitions)
+
+        rounds("spans", span_task, [SpanTask(i, ref.path, self.config, partitions, spans)
+                                    for i, ref in enumerate(inputs)])
+        counted = rounds("count", count_task, [CountTask(p, self.min_documents, group_starts, spans, decisions)
+                                               for p in range(partitions)])
+        most = sorted((tuple(pair) for c in counted for pair in c["most_repeated"]), key=lambda p: (-p[1], p[0]))
+        most = most[:EXAMPLE_SPANS]
+        outputs = [ShardOutput(i, ref.path, ctx.output_path(ref.shard),
+                               storage.join(ctx.run_dir, "removed", self.name, f"{ref.shard}.parquet"))
+                   for i, ref in enumerate(inputs)]
+        written = rounds("write", span_write_task, [
+            SpanWriteTask(g, tuple(outputs[group_starts[g]:group_starts[g + 1]]), self.config, self.min_words,
+                          self.min_chars, decisions, tuple(h for h, _ in most))
+            for g in range(len(group_starts) - 1)])
+
+        shards = [s for w in written for s in w["shards"]]
+        # A shard's CPU: its own write, and its share (by documents) of the other rounds.
+        docs_in = sum(s["docs_in"] for s in shards)
+        shared_cpu = sum(r["cpu_s"] for name in ("spans", "count") for r in measured[name])
+        for ref, s in zip(inputs, shards):
+            ctx.record(ref.shard, s["docs_in"], s["docs_out"], {TOO_SHORT: s["dropped"]},
+                       s["cpu_s"] + shared_cpu * s["docs_in"] / max(docs_in, 1),
+                       {"spans_removed": s["spans_removed"], "documents_changed": s["changed"],
+                        "characters_removed": s["chars_removed"]})
+        texts = {int(h): t for w in written for h, t in w["examples"].items()}
+        total = {key: sum(s[key] for s in shards) for key in ("spans_removed", "changed", "dropped", "chars_removed")}
+        ctx.add_section(self.name, {
+            "method": "span_dedup",
+            "unit": self.config.unit,
+            "window": self.config.window,
+            "min_documents": self.min_documents,
+            "min_words": self.min_words,
+            "min_chars": self.min_chars,
+            "partitions": partitions,
+            "write_groups": len(group_starts) - 1,
+            "docs_in": docs_in,
+            "distinct_spans": sum(c["distinct_spans"] for c in counted),
+            "repeated_spans": sum(c["repeated_spans"] for c in counted),
+            "spans_removed": total["spans_removed"],
+            "documents_changed": total["changed"],
+            "documents_dropped": total["dropped"],
+            "characters_removed": total["chars_removed"],
+            "most_repeated": [{"documents": n, "text": texts.get(h, "")} for h, n in most],
+            "rounds": {name: round_figures(results) for name, results in measured.items()},
+        })
