@@ -1,11 +1,18 @@
 """The partitioned exchange between rounds of a global stage: map tasks write, reduce tasks read.
 
-A map task writes **one** Parquet file for all partitions: its rows grouped by partition, each
-partition in its own row groups, and the row groups of each partition recorded in the file's
-metadata. Reduce task ``k`` reads only partition ``k``'s row groups from every map file (ranged
-reads, which object stores serve well). So a round writes as many files as it has map tasks, not map
-tasks x partitions (at a Common Crawl dump's 90,000 shards and 1,000 partitions, 90 million small
-files), and a partition's rows come to its reducer in map-task order, whatever ran where.
+A map task writes **one** file for all partitions: its rows grouped by partition, each partition an Arrow
+IPC stream (zstd-compressed buffers) of its own, one after another, then a fixed-width index (offset,
+length and rows of each partition) and a small trailer that says where the index starts::
+
+    [schema stream][partition 0][partition 1]...[partition P-1][index: P x 3 u64][trailer: 4 u64]
+
+Reduce task ``k`` reads only what it needs: the trailer (a suffix read), index entry ``k`` and partition
+``k``'s bytes: three ranged reads of a few bytes plus its data, whatever the number of partitions (a
+Parquet footer would grow with the partitions, and each reducer would parse all of it). A run of
+consecutive partitions is contiguous, and ``iter_partitions`` reads it in one read per file. So a round
+writes as many files as it has map tasks, not map tasks x partitions (at a Common Crawl dump's 90,000
+shards and 1,000 partitions, 90 million small files), and a partition's rows come to its reducer in
+map-task order, whatever ran where.
 
 The partition of a row is the caller's (a hash of its key), so that the work of each reducer is the
 corpus's divided by the number of partitions and does not grow with the size of any one group.
@@ -13,22 +20,23 @@ corpus's divided by the number of partitions and does not grow with the size of 
 
 from __future__ import annotations
 
-import json
+import struct
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fineweb_pipe import storage
 
-PARTITIONS_KEY = b"fineweb_pipe.partitions"
-# Rows per row group within a partition: a reducer reads a partition a row group at a time.
-MAX_ROW_GROUP_ROWS = 1 << 20
+MAGIC = b"FWPXCHG1"
+TRAILER = struct.Struct("<QQQ8s")  # index offset, partitions, schema stream length, magic
+ENTRY = struct.Struct("<QQQ")  # offset, length, rows of one partition
+# Rows per record batch within a partition: a reducer holds a partition's batches of one file at a time.
+MAX_BATCH_ROWS = 1 << 20
+_WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
-def write_partitioned(table: pa.Table, partition: np.ndarray, partitions: int, url: str,
-                      compression: str = "zstd") -> list[int]:
+def write_partitioned(table: pa.Table, partition: np.ndarray, partitions: int, url: str) -> list[int]:
     """Write ``table``'s rows to ``url`` grouped by ``partition`` (one int per row, in
     ``[0, partitions)``); within a partition rows keep their order. Returns the rows per partition."""
     partition = np.asarray(partition, dtype=np.int64)
@@ -39,37 +47,78 @@ def write_partitioned(table: pa.Table, partition: np.ndarray, partitions: int, u
     order = np.argsort(partition, kind="stable")
     counts = np.bincount(partition, minlength=partitions)
     grouped = table.take(pa.array(order)) if len(order) else table
-    layout: list[list[int]] = []  # per partition: [first row group, row groups]
-    groups = 0
-    for n in counts.tolist():
-        used = -(-n // MAX_ROW_GROUP_ROWS)
-        layout.append([groups, used])
-        groups += used
-    meta = dict(table.schema.metadata or {})
-    meta[PARTITIONS_KEY] = json.dumps(layout).encode()
-    file_schema = table.schema.with_metadata(meta)
-    with storage.open_atomic(url) as out, pq.ParquetWriter(out, file_schema, compression=compression) as writer:
-        start = 0
+    file_schema = table.schema
+    with storage.open_atomic(url) as out:
+        schema_stream = _stream_bytes(file_schema, [])
+        out.write(schema_stream)
+        position, start = len(schema_stream), 0
+        index = bytearray()
         for n in counts.tolist():
-            for offset in range(0, n, MAX_ROW_GROUP_ROWS):
-                size = min(MAX_ROW_GROUP_ROWS, n - offset)
-                writer.write_table(grouped.slice(start + offset, size).replace_schema_metadata(meta),
-                                   row_group_size=size)
+            if n:
+                data = _stream_bytes(file_schema, grouped.slice(start, n).to_batches(MAX_BATCH_ROWS))
+                out.write(data)
+            else:
+                data = b""
+            index += ENTRY.pack(position, len(data), n)
+            position += len(data)
             start += n
+        out.write(bytes(index))
+        out.write(TRAILER.pack(position, partitions, len(schema_stream), MAGIC))
     return [int(n) for n in counts]
 
 
-def iter_partition(urls: Sequence[str], k: int, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
-    """Partition ``k``'s rows from each map file in ``urls``, in their order, a row group at a time."""
+def _stream_bytes(schema: pa.Schema, batches: Sequence[pa.RecordBatch]) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema, options=_WRITE_OPTIONS) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+class _MapFile:
+    """One map file's trailer, read once."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        raw = storage.read_range(url, -TRAILER.size)
+        if len(raw) != TRAILER.size or TRAILER.unpack(raw)[3] != MAGIC:
+            raise ValueError(f"{url} is not a partitioned exchange file (no {MAGIC.decode()} trailer); was it "
+                             "written by another version, or cut short? Rerun the stage from scratch")
+        self.index_offset, self.partitions, self.schema_length, _ = TRAILER.unpack(raw)
+
+    def entries(self, first: int, stop: int) -> list[tuple[int, int, int]]:
+        if not 0 <= first <= stop <= self.partitions:
+            raise ValueError(f"{self.url} has {self.partitions} partitions; partitions {first}-{stop - 1} were "
+                             "asked for")
+        raw = storage.read_range(self.url, self.index_offset + first * ENTRY.size, self.index_offset + stop * ENTRY.size)
+        return [ENTRY.unpack_from(raw, i * ENTRY.size) for i in range(stop - first)]
+
+    def schema(self) -> pa.Schema:
+        return pa.ipc.open_stream(pa.py_buffer(storage.read_range(self.url, 0, self.schema_length))).schema
+
+
+def iter_partitions(urls: Sequence[str], partitions: range, columns: Sequence[str] | None = None
+                    ) -> Iterator[pa.Table]:
+    """The rows of the consecutive ``partitions`` from each map file in ``urls``, file by file (and within a
+    file partition by partition), a record batch at a time; one ranged read of data per file."""
     for url in urls:
-        with storage.open_input(url) as f:
-            parquet = pq.ParquetFile(f)
-            layout = _layout(parquet, url)
-            if k >= len(layout):
-                raise ValueError(f"{url} has {len(layout)} partitions; partition {k} was asked for")
-            first, used = layout[k]
-            for group in range(first, first + used):
-                yield _plain(parquet.read_row_group(group, columns=list(columns) if columns else None))
+        mapped = _MapFile(url)
+        entries = mapped.entries(partitions.start, partitions.stop)
+        filled = [(offset, length) for offset, length, _ in entries if length]
+        if not filled:
+            continue
+        first = filled[0][0]
+        data = pa.py_buffer(storage.read_range(url, first, filled[-1][0] + filled[-1][1]))
+        for offset, length in filled:
+            reader = pa.ipc.open_stream(data.slice(offset - first, length))
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                yield table.select(list(columns)) if columns else table
+
+
+def iter_partition(urls: Sequence[str], k: int, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
+    """Partition ``k``'s rows from each map file in ``urls``, in their order, a record batch at a time."""
+    return iter_partitions(urls, range(k, k + 1), columns)
 
 
 def read_partition(urls: Sequence[str], k: int, columns: Sequence[str] | None = None,
@@ -82,34 +131,13 @@ def read_partition(urls: Sequence[str], k: int, columns: Sequence[str] | None = 
     if schema is None:
         if not urls:
             raise ValueError(f"partition {k}: no map files and no schema to make an empty table from")
-        with storage.open_input(urls[0]) as f:
-            schema = _plain_schema(pq.read_schema(f))
+        schema = _MapFile(urls[0]).schema()
         if columns:
             schema = pa.schema([schema.field(c) for c in columns])
     return schema.empty_table()
 
 
 def partition_rows(url: str) -> list[int]:
-    """Rows per partition in a map file (from its footer)."""
-    with storage.open_input(url) as f:
-        parquet = pq.ParquetFile(f)
-        layout = _layout(parquet, url)
-        meta = parquet.metadata
-        return [sum(meta.row_group(g).num_rows for g in range(first, first + used)) for first, used in layout]
-
-
-def _layout(parquet: pq.ParquetFile, url: str) -> list[list[int]]:
-    raw = (parquet.schema_arrow.metadata or {}).get(PARTITIONS_KEY)
-    if raw is None:
-        raise ValueError(f"{url} is not a partitioned exchange file (no {PARTITIONS_KEY.decode()} in its metadata)")
-    layout: list[list[int]] = json.loads(raw)
-    return layout
-
-
-def _plain_schema(schema: pa.Schema) -> pa.Schema:
-    meta = {k: v for k, v in (schema.metadata or {}).items() if k != PARTITIONS_KEY}
-    return schema.with_metadata(meta) if meta else schema.remove_metadata()
-
-
-def _plain(table: pa.Table) -> pa.Table:
-    return table.replace_schema_metadata(_plain_schema(table.schema).metadata)
+    """Rows per partition in a map file (from its index)."""
+    mapped = _MapFile(url)
+    return [rows for _, _, rows in mapped.entries(0, int(mapped.partitions))]

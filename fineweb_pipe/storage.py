@@ -120,6 +120,20 @@ def read_bytes(url: str) -> bytes:
     return bytes(fs.cat_file(path))
 
 
+def read_range(url: str, start: int, end: int | None = None) -> bytes:
+    """Bytes ``start`` to ``end`` (exclusive) of ``url`` in one read; a negative ``start`` with no ``end``
+    reads the last ``-start`` bytes (one ranged GET on an object store, no size lookup)."""
+    if is_local(url):
+        with open(local_path(url), "rb") as f:
+            if start < 0:
+                f.seek(max(0, os.fstat(f.fileno()).st_size + start))
+                return f.read()
+            f.seek(start)
+            return f.read() if end is None else f.read(end - start)
+    fs, path = filesystem(url)
+    return bytes(fs.cat_file(path, start=start, end=end))
+
+
 def read_json(url: str) -> Any:
     return json.loads(read_bytes(url))
 

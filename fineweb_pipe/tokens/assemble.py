@@ -82,12 +82,12 @@ def _write_shard(job: AssembleJob, url: str, split: Split, tokens: np.ndarray, s
 def _bucket_documents(job: AssembleJob) -> pa.Table:
     lo, hi = job.bucket.lo, job.bucket.hi
     kept = []
-    for partition in fine_partitions_overlapping(lo, hi, job.partitions):
-        for part in exchange.iter_partition(job.encoded, partition):
-            key = part.column("key")
-            inside = pc.and_(pc.greater_equal(key, pa.scalar(lo, pa.uint64())),
-                             pc.less_equal(key, pa.scalar(hi - 1, pa.uint64())))
-            kept.append(part.filter(inside))
+    # The overlapping fine partitions lie together in each encoded file: one read per file.
+    for part in exchange.iter_partitions(job.encoded, fine_partitions_overlapping(lo, hi, job.partitions)):
+        key = part.column("key")
+        inside = pc.and_(pc.greater_equal(key, pa.scalar(lo, pa.uint64())),
+                         pc.less_equal(key, pa.scalar(hi - 1, pa.uint64())))
+        kept.append(part.filter(inside))
     return pa.concat_tables(kept) if kept else ENCODED_SCHEMA.empty_table()
 
 
