@@ -11,4 +11,5 @@ from fineweb_pipe.dedup.stage import MinHashDedup
 from fineweb_pipe.dedup.url import TRACKING_PARAMS, UrlDedup, normalize_url
 
 __all__ = ["TRACKING_PARAMS", "Benchmark", "Decontaminate", "ExactDedup", "MinHashDedup", "MinHashParams",
-           "MinHasher", "NormalizeConfig", "SpanDedup", "UrlDedup", "normalize", "normalize_url", "shingle_hash", "shingles", "to_lean_minhash"]
+           "MinHasher", "NormalizeConfig", "SpanDedup", "UrlDedup", "normalize", "normalize_url", "shingle_hash",
+           "shingles", "to_lean_minhash"]
