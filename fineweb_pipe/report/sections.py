@@ -10,6 +10,9 @@ Sections from global stages are read with these keys (all optional):
   ``removed_share`` (0..1), ``clusters``, ``docs_in_clusters``, ``cluster_sizes`` (``{size: clusters}`` or
   a histogram ``{edges, counts}``), ``examples`` (a list of ``{size, members}``, members being
   ``{id, url, text, kept}``).
+- ``sections.<stage name>`` with ``method`` "exact" or "url" (written by :class:`fineweb_pipe.dedup.ExactDedup`
+  and :class:`fineweb_pipe.dedup.UrlDedup`): ``docs_in``, ``removed``, ``removed_share``, ``groups``,
+  ``docs_in_groups``, ``group_sizes`` (``{size: groups}``), ``examples`` (as for ``dedup``).
 - ``sections.tokens`` (written by :mod:`fineweb_pipe.tokens`): ``format``, ``vocab_size``, ``totals``
   (``{split: {tokens, documents}}``), ``shards`` (how many), ``tokens_per_shard`` (``{file: tokens}``),
   ``bytes_per_token``, ``top_tokens`` (list of ``{id, token, count}``).
@@ -226,23 +229,23 @@ def lengths_section(stats: Stats) -> Section:
     return Section("lengths", "Document length", [medians, *charts])
 
 
-def _cluster_size_chart(cluster_sizes: Mapping[str, Any]) -> Chart:
+def _cluster_size_chart(cluster_sizes: Mapping[str, Any], noun: str = "clusters") -> Chart:
+    title, caption = f"{noun.capitalize()} by size", f"{noun.capitalize()} by number of documents."
     if "edges" in cluster_sizes:
         edges, counts = list(cluster_sizes["edges"]), list(cluster_sizes["counts"])
     else:
         sizes = sorted((int(k), int(v)) for k, v in cluster_sizes.items())
         if len(sizes) <= EXACT_CLUSTER_SIZES:
             labels = [str(k) for k, _ in sizes]
-            series = [Series("clusters", [v for _, v in sizes])]
-            return Chart(bar_chart(labels, series, title="Clusters by size"), "Clusters by number of documents.",
-                         Table(["cluster size", "clusters"], [[k, count(v)] for k, v in zip(labels, series[0].values)]))
+            series = [Series(noun, [v for _, v in sizes])]
+            return Chart(bar_chart(labels, series, title=title), caption,
+                         Table([f"{noun[:-1]} size", noun], [[k, count(v)] for k, v in zip(labels, series[0].values)]))
         edges = [1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 10000.0]
         counts = [0] * len(edges)
         for k, v in sizes:
             counts[bisect.bisect_right(edges, k) - 1] += v
-    series = [Series("clusters", counts)]
-    return Chart(histogram(edges, series, title="Clusters by size"), "Clusters by number of documents.",
-                 _bins_table(edges, series, compact))
+    series = [Series(noun, counts)]
+    return Chart(histogram(edges, series, title=title), caption, _bins_table(edges, series, compact))
 
 
 def dedup_section(stats: Stats) -> Section:
@@ -263,6 +266,31 @@ def dedup_section(stats: Stats) -> Section:
     if clusters:
         blocks.append(Clusters("example clusters (documents judged near-duplicates of each other)", clusters))
     return Section("dedup", "Deduplication", blocks)
+
+
+KEYED_DEDUP_TITLES = {"exact": "Exact duplicates", "url": "URL duplicates"}
+
+
+def keyed_dedup_sections(stats: Stats) -> list[Section]:
+    """A section for each exact or URL dedup stage of the run (none where no such stage ran)."""
+    sections = []
+    for name, data in (stats.get("sections") or {}).items():
+        title = KEYED_DEDUP_TITLES.get(str(data.get("method"))) if isinstance(data, Mapping) else None
+        if title is None:
+            continue
+        figures = [("removed", f"{100 * float(data.get('removed_share') or 0):.1f}%")]
+        for key, label in (("docs_in", "documents in"), ("removed", "documents removed"), ("groups", "groups"),
+                           ("docs_in_groups", "documents in groups")):
+            if key in data:
+                figures.append((label, count(data[key])))
+        blocks: list[Block] = [Figures(figures)]
+        if data.get("group_sizes"):
+            blocks.append(_cluster_size_chart(data["group_sizes"], "groups"))
+        groups = [_cluster(example) for example in data.get("examples") or []]
+        if groups:
+            blocks.append(Clusters("largest groups (documents with the same key: one kept, the others removed)", groups))
+        sections.append(Section(name, f"{title} ({name})", blocks))
+    return sections
 
 
 def _cluster(example: Mapping[str, Any]) -> Cluster:
@@ -451,7 +479,8 @@ def build_sections(stats: Stats, language_steps: Sequence[LanguageStep] | None =
     """Every section of the report, in page order; ``language_steps`` (read from the run folder, None where
     it is unknown) give the languages before filtering."""
     return [funnel_section(stats), removals_section(stats), kept_section(stats),
-            languages_section(stats, language_steps), lengths_section(stats), dedup_section(stats),
+            languages_section(stats, language_steps), lengths_section(stats), *keyed_dedup_sections(stats),
+            dedup_section(stats),
             *_present(classifiers_section(stats)), pii_section(stats), tokens_section(stats), run_section(stats)]
 
 

@@ -202,3 +202,19 @@ def test_inputs_work_folder_and_outputs_on_s3(s3: None, corpus: list[ShardRef], 
         stage.run(ctx)
         assert removals(ctx, stage) == EXPECTED[setting]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]  # nothing written locally
+
+
+def test_the_report_draws_a_section_per_stage(corpus: list[ShardRef], tmp_path: Path) -> None:
+    from fineweb_pipe.report.blocks import Clusters, Figures
+    from fineweb_pipe.report.sections import build_sections
+
+    exact, url = run(ExactDedup(), corpus, tmp_path / "exact"), run(UrlDedup(), corpus, tmp_path / "url")
+    stats = {"stages": [], "sections": {**exact.sections, **url.sections}}
+    drawn = {s.id: s for s in build_sections(stats)}
+    assert drawn["exact_dedup"].title == "Exact duplicates (exact_dedup)"
+    assert drawn["url_dedup"].title == "URL duplicates (url_dedup)"
+    figures = next(b for b in drawn["url_dedup"].blocks if isinstance(b, Figures))
+    assert ("documents removed", "5") in figures.items and ("groups", "2") in figures.items
+    groups = next(b for b in drawn["url_dedup"].blocks if isinstance(b, Clusters))
+    assert [c.size for c in groups.clusters] == [4, 3]
+    assert [d.tag for d in groups.clusters[0].documents] == ["kept", "removed", "removed", "removed"]
