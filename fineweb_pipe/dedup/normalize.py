@@ -7,10 +7,11 @@ NUL, because per-document calls cost more than the work itself: ASCII is folded 
 and only runs of non-ASCII characters go through Python, one cached lookup per character.
 
 Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar,
-Tibetan) have no words to split on: with ``split_unspaced``, each of their characters becomes a word of
-its own (the fold puts a space on either side), so that shingles of ``n`` words are character n-grams
-there, and word n-grams in space-separated scripts. A mixed text gets both: in "これはPythonの例",
-``Python`` is one word between single-character ones. ASCII text is never touched by it.
+Tibetan) have no words to split on: with ``split_unspaced``, in a text where characters of those scripts
+outnumber its whitespace-separated words, each such character becomes a word of its own, so that
+shingles of ``n`` words are character n-grams there. A mixed text of that kind gets both: in
+"これはPythonの例", ``Python`` is one word between single-character ones. A text with fewer such
+characters than words (English with a Chinese name in it) is left as it is, and so is ASCII text.
 """
 
 from __future__ import annotations
@@ -38,14 +39,19 @@ UNSPACED_RANGES = (
     (0x3400, 0x4DBF),  # CJK ideographs, extension A
     (0x4E00, 0x9FFF),  # CJK unified ideographs
     (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFF9F),  # halfwidth Katakana
     (0x20000, 0x3FFFF),  # CJK ideographs, extensions B and later
 )
+_UNSPACED_CHAR = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in UNSPACED_RANGES) + "]")
 
 
-def is_unspaced(char: str) -> bool:
-    """Whether ``char`` belongs to a script written without spaces between words."""
-    point = ord(char)
-    return any(lo <= point <= hi for lo, hi in UNSPACED_RANGES)
+def split_unspaced_text(text: str) -> str:
+    """``text`` with a space on either side of each character of a script written without spaces, where
+    such characters outnumber the text's whitespace-separated words; else ``text`` unchanged."""
+    found = len(_UNSPACED_CHAR.findall(text))
+    if found == 0 or found <= len(text.split()):
+        return text
+    return _UNSPACED_CHAR.sub(r" \g<0> ", text)
 
 
 @dataclass(frozen=True)
@@ -75,30 +81,25 @@ class NormalizeConfig:
     def ascii_deletions(self) -> bytes:
         return string.punctuation.encode() if self.strip_punctuation else b""
 
+    def fold_non_ascii_run(self, match: re.Match) -> str:
+        return match.group().translate(_fold_table(self))
 
 
 class _FoldTable(dict):
     """``str.translate`` table for non-ASCII characters, filled on first sight of each character."""
 
-    def __init__(self, config: NormalizeConfig, split_unspaced: bool) -> None:
+    def __init__(self, config: NormalizeConfig) -> None:
         super().__init__()
         self.config = config
-        self.split_unspaced = split_unspaced
 
     def __missing__(self, codepoint: int) -> str:
-        folded = _fold_char(chr(codepoint), self.config)
-        if self.split_unspaced:
-            folded = "".join(f" {c} " if is_unspaced(c) else c for c in folded)
-        self[codepoint] = folded
+        self[codepoint] = folded = _fold_char(chr(codepoint), self.config)
         return folded
-
-    def fold_run(self, match: re.Match) -> str:
-        return match.group().translate(self)
 
 
 @lru_cache(maxsize=16)
-def _fold_table(config: NormalizeConfig, split_unspaced: bool) -> _FoldTable:
-    return _FoldTable(config, split_unspaced)
+def _fold_table(config: NormalizeConfig) -> _FoldTable:
+    return _FoldTable(config)
 
 
 def _fold_char(char: str, config: NormalizeConfig) -> str:
@@ -124,10 +125,12 @@ def normalize_batch(texts: Sequence[str | None], config: NormalizeConfig = Norma
                     split_unspaced: bool = False) -> bytes:
     """Normalize ``texts`` and return their UTF-8 bytes joined by :data:`DOC_SEPARATOR` (``None`` counts
     as empty). Words are separated by one or more spaces; with ``split_unspaced`` each character of a
-    script written without spaces is a word."""
+    script written without spaces is a word in texts made mostly of them (:func:`split_unspaced_text`)."""
+    if split_unspaced:
+        texts = [split_unspaced_text(t) if t and not t.isascii() else t for t in texts]
     joined = "\x00".join(t.replace("\x00", " ") if t and "\x00" in t else (t or "") for t in texts)
     if not joined.isascii():
-        joined = _NON_ASCII_RUN.sub(_fold_table(config, split_unspaced).fold_run, joined)
+        joined = _NON_ASCII_RUN.sub(config.fold_non_ascii_run, joined)
     data = joined.encode("utf-8", "surrogatepass")
     return data.translate(config.ascii_table(), config.ascii_deletions())
 

@@ -75,9 +75,9 @@ class MinHashParams:
     """Shape of the signatures and of the LSH bands: word 5-grams, 16 bands x 8 rows by default.
 
     ``shingles``: "auto" (the default) makes each character of a script written without spaces (Chinese,
-    Japanese, Thai...) a word of its own, so that shingles there are character ``ngram``-grams and word
-    ``ngram``-grams elsewhere (:mod:`.normalize`); a text with no such character shingles as under
-    "words", which splits on whitespace only (a Chinese paragraph is then one word).
+    Japanese, Thai...) a word of its own in a text where such characters outnumber its whitespace-separated
+    words, so that shingles there are character ``ngram``-grams (:mod:`.normalize`); any other text
+    shingles as under "words", which splits on whitespace only (a Chinese paragraph is then one word).
 
     FineWeb used 14 x 8 (``num_bands=14``) with no verification. ``MinHashDedup`` verifies candidate
     pairs, so two more bands buy recall without costing precision: at 1M documents, recall of pairs

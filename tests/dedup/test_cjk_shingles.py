@@ -86,11 +86,12 @@ def test_built_in_chinese_and_japanese_near_duplicates_are_removed(tmp_path: Pat
     assert len(set(words.values())) == 2 * n
 
 
-def test_characters_of_unspaced_scripts_are_words_and_english_is_unchanged() -> None:
+def test_characters_of_unspaced_scripts_are_words_where_they_outnumber_words_and_english_is_unchanged() -> None:
     assert normalize("これはPythonの例です。", split_unspaced=True) == "こ れ は python の 例 て す"
     assert normalize("今天 天气，很好！", split_unspaced=True) == "今 天 天 气 很 好"
     assert normalize("한국어 문장입니다", split_unspaced=True) == normalize("한국어 문장입니다")  # Hangul has spaces
     english = ["The council met on Tuesday, 12 March 2024, to discuss the new budget for the café.",
+               "The film 寄生虫 (Parasite) by Bong Joon-ho won the Palme d'Or at Cannes in 2019, a first for Korea.",
                "Résumé: naïve coöperation — “quoted” text with ümlauts and 5 digits 12345.", "", None]
     assert np.array_equal(MinHasher(MinHashParams()).signatures(english),
                           MinHasher(MinHashParams(shingles="words")).signatures(english))
