@@ -95,20 +95,21 @@ def log_likelihoods(model: GPT, questions: Sequence[EncodedQuestion], seq_len: i
             full = (question.context + choice)[-(seq_len + 1):]
             sequences.append(full)
             spans.append(min(len(choice), len(full) - 1))
-    scores: list[float] = []
-    for at in range(0, len(sequences), SEQUENCES_PER_BATCH):
-        batch = sequences[at:at + SEQUENCES_PER_BATCH]
-        width = max(len(s) for s in batch)
-        padded = np.zeros((len(batch), width), dtype=np.int64)
-        for row, sequence in enumerate(batch):
-            padded[row, :len(sequence)] = sequence
+    scores = [0.0] * len(sequences)
+    # Batches of sequences of like length: little padding to compute.
+    by_length = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    for at in range(0, len(by_length), SEQUENCES_PER_BATCH):
+        rows = by_length[at:at + SEQUENCES_PER_BATCH]
+        padded = np.zeros((len(rows), max(len(sequences[i]) for i in rows)), dtype=np.int64)
+        for row, i in enumerate(rows):
+            padded[row, :len(sequences[i])] = sequences[i]
         tokens = torch.from_numpy(padded).to(device)
         with autocast_for(device):
             logits, _ = model(tokens[:, :-1])
         log_probs = F.log_softmax(logits.float(), dim=-1).gather(-1, tokens[:, 1:, None])[..., 0].double()
-        for row, (sequence, span) in enumerate(zip(batch, spans[at:at + SEQUENCES_PER_BATCH])):
-            end = len(sequence) - 1  # targets are positions 1..len-1, i.e. log_probs[0..len-2]
-            scores.append(float(log_probs[row, end - span:end].sum()))
+        for row, i in enumerate(rows):
+            end = len(sequences[i]) - 1  # targets are positions 1..len-1, i.e. log_probs[0..len-2]
+            scores[i] = float(log_probs[row, end - spans[i]:end].sum())
     result, at = [], 0
     for question in questions:
         result.append(scores[at:at + len(question.choices)])
