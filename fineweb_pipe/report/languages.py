@@ -11,9 +11,11 @@ language when that step keeps one. Where that cannot be known, :func:`languages_
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from os import PathLike
 from typing import Any
 
 import pyarrow as pa
@@ -35,9 +37,10 @@ class LanguageStep:
     removed: Mapping[str, int] | None  # documents it set aside, per language; None: it did not keep them
 
 
-def language_steps(run_dir: str) -> list[LanguageStep] | None:
+def language_steps(run_dir: str | PathLike[str]) -> list[LanguageStep] | None:
     """The language-identifying steps of the run in ``run_dir``, in pipeline order; None without a readable
     ``run.json`` (a ``stats.json`` copied on its own), so that which steps identify languages is unknown."""
+    run_dir = os.fspath(run_dir)
     try:
         manifest = json.loads(storage.read_bytes(storage.join(run_dir, MANIFEST_FILE)))
         phases = manifest["pipeline"]["phases"]
