@@ -65,6 +65,13 @@ def test_sample_needs_an_output_and_shows_its_defaults(capsys: pytest.CaptureFix
     assert "(default: 600)" in capsys.readouterr().out
 
 
+def test_every_sample_seed_makes_a_crawl() -> None:
+    from fineweb_pipe.sample.crawl import build_pages
+
+    for seed in range(12):  # seeds 3 and 8 drew a paragraph without words to edit
+        assert len(build_pages(1000, seed)) == 1000
+
+
 def test_progress_ends_with_the_phase_s_final_counts_and_a_rerun_says_it_redid_nothing(
         crawl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pipeline = str(REPO / "tests" / "engine" / "run_test_pipeline.py")

@@ -69,7 +69,7 @@ def _edit(rng: random.Random, paragraphs: list[str]) -> list[str]:
     out = []
     for p in paragraphs:
         words = p.split()
-        for _ in range(max(1, len(words) // 60)):
+        for _ in range(max(1, len(words) // 60) if words else 0):  # a paragraph may have no word
             words[rng.randrange(len(words))] = rng.choice(["really", "often", "simply", "also"])
         out.append(" ".join(words))
     return out + ["This article first appeared on our partner site and is reprinted with permission."]
