@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from fineweb_pipe.engine.base import OnDone
-from fineweb_pipe.engine.shard import ChunkDone, ShardEvent, ShardFailed, ShardRestarted
+from fineweb_pipe.engine.shard import ChunkDone, ShardDone, ShardEvent, ShardFailed, ShardRestarted
 
 REFRESH_S = 2.0
 
@@ -27,6 +27,7 @@ class Progress:
         self.shards, self.shards_done, self.already_done = shards, already_done, already_done
         self.read = 0
         self.out: Counter = Counter()
+        self._shown: dict[str, tuple[int, dict[str, int]]] = {}  # what each shard in flight reported last
         self.started = time.time()
         if already_done:
             self._print(f"[{phase}] resuming: {already_done}/{shards} shards already finished", final=True)
@@ -35,16 +36,27 @@ class Progress:
         if isinstance(event, ShardRestarted):
             # Always shown, as a lost worker is: the run is waiting on an input.
             sys.stderr.write(f"[{self.phase}] reading {event.shard} again: {event.error}\n")
+            self._advance(event.shard, 0, {})  # counted again as it is read again
         elif isinstance(event, ShardFailed):
             sys.stderr.write(f"[{self.phase}] gave up on {event.shard}: {event.error}\n")
+            self._advance(event.shard, 0, {})
         elif isinstance(event, ChunkDone):
-            self.chunk(event)
-
-    def chunk(self, done: ChunkDone) -> None:
-        self.read += done.read
-        self.out.update(done.out)
+            self._advance(event.shard, event.read, event.out)
+        elif isinstance(event, ShardDone):
+            stats = event.record.stats
+            self._advance(event.shard, stats.reader.documents, {n: c.docs_out for n, c in stats.stages.items()})
+        if isinstance(event, (ShardDone, ShardRestarted, ShardFailed)):
+            self._shown.pop(event.shard, None)  # only shards in flight are kept
         if self._due():
             self._print(self._line())
+
+    def _advance(self, shard: str, read: int, out: dict[str, int]) -> None:
+        """Add what ``shard`` has done since it was last shown (workers send totals so far)."""
+        shown_read, shown_out = self._shown.get(shard, (0, {}))
+        self.read += read - shown_read
+        for name in out.keys() | shown_out.keys():
+            self.out[name] += out.get(name, 0) - shown_out.get(name, 0)
+        self._shown[shard] = (read, out)
 
     def _due(self) -> bool:
         return time.time() - self._last >= (0.2 if self._tty else REFRESH_S)

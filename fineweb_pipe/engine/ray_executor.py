@@ -83,7 +83,8 @@ def _errors_as_raised() -> Iterator[None]:
 def _largest_first(tasks: Sequence[ShardTask]) -> list[int]:
     """Shard indices by input size, largest first, so that a big shard does not start last and
     leave the other workers idle at the end."""
-    return sorted(range(len(tasks)), key=lambda i: -tasks[i].size)
+    sizes = [task.size for task in tasks]
+    return sorted(range(len(sizes)), key=lambda i: -sizes[i])
 
 
 def _phase_resources(stages: Sequence[Stage]) -> Resources:

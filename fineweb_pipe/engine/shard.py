@@ -100,11 +100,12 @@ class ShardRecord:
 
 @dataclass
 class ChunkDone:
-    """Progress: a batch went through the stages (for the live display only)."""
+    """Progress of a shard so far (for the live display only): sent at most every ``PROGRESS_INTERVAL_S``,
+    since each event costs the driver a Ray call (a WARC shard has ~100 batches)."""
 
     shard: str
-    read: int
-    out: dict[str, int]  # documents each stage let through
+    read: int  # documents read from the shard so far
+    out: dict[str, int]  # documents each stage let through so far
 
 
 @dataclass
@@ -136,6 +137,8 @@ class ShardFailed:
 
 
 ShardEvent = ChunkDone | ShardDone | ShardRestarted | ShardFailed
+#: How often a worker tells the driver how far a shard has got.
+PROGRESS_INTERVAL_S = 2.0
 
 
 class StageFailed(RuntimeError):
@@ -174,19 +177,21 @@ def _run(task: ShardTask, stages: Sequence[Stage]) -> Generator[ChunkDone, None,
         documents = stack.enter_context(Spill())
         removed = {s.name: stack.enter_context(Spill()) for s in stages if s.keep_removed}
         first_row = kept = 0
+        next_progress = time.monotonic() + PROGRESS_INTERVAL_S
         for batch in _read(task, counts):
             if batch.num_rows == 0:  # a reader's way of saying which columns a file without rows has
                 columns = batch.schema
                 continue
-            out: dict[str, int] = {}
-            passed = _run_stages(stages, batch, stats, removed, task.shard, first_row, out)
+            passed = _run_stages(stages, batch, stats, removed, task.shard, first_row)
             documents.add(passed)
             first_row += batch.num_rows
             kept += passed.num_rows
-            yield ChunkDone(task.shard, batch.num_rows, out)
+            if time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + PROGRESS_INTERVAL_S
+                yield ChunkDone(task.shard, first_row, {name: c.docs_out for name, c in stats.stages.items()})
         if first_row == 0:  # no document: the stages still give the shard's file its columns
             empty = (columns or pa.schema([(schema.ID, pa.string())])).empty_table()
-            documents.add(_run_stages(stages, empty, stats, removed, task.shard, 0, {}))
+            documents.add(_run_stages(stages, empty, stats, removed, task.shard, 0))
         stats.reader = counts
         if task.expected_rows is not None and counts.documents != task.expected_rows:
             raise IntegrityError(f"shard {task.shard}: this phase read {counts.documents} documents from {task.path}, "
@@ -215,13 +220,11 @@ def _read(task: ShardTask, counts: ReaderCounts) -> Iterator[pa.Table]:
 
 
 def _run_stages(stages: Sequence[Stage], batch: pa.Table, stats: ShardStats, removed: dict[str, Spill],
-                shard: str, first_row: int, out: dict[str, int]) -> pa.Table:
-    """Every stage over one batch (also over no rows: what comes out still has the stages' columns);
-    ``out`` gets the documents each stage let through."""
+                shard: str, first_row: int) -> pa.Table:
+    """Every stage over one batch (also over no rows: what comes out still has the stages' columns)."""
     before: Profile | None = None
     for stage in stages:
         batch = _run_stage(stage, batch, stats, removed, shard, first_row)
-        out[stage.name] = batch.num_rows
         if before is None and schema.TEXT in batch.column_names:
             before = Profile()
             before.add(batch)  # documents as first seen with text: after extraction, before filters

@@ -354,7 +354,7 @@ def test_process_shard_reads_an_input_again_after_a_transient_failure(inputs: Pa
     restarts = [e for e in events if isinstance(e, ShardRestarted)]
     assert len(restarts) == 1 and "connection reset" in restarts[0].error
     after = events[events.index(restarts[0]) + 1:]
-    assert sum(e.read for e in after if isinstance(e, ChunkDone)) == 60
+    assert all(isinstance(e, ChunkDone) for e in after[:-1])  # progress, then the completion
     assert isinstance(after[-1], ShardDone) and after[-1].record.stats.reader.documents == 60
     assert pq.read_metadata(tmp_path / "s.parquet").num_rows == after[-1].record.rows
 
