@@ -8,8 +8,8 @@ OLMo's zero-shot cloze versions of ARC-Easy, PIQA and SciQ (validation splits, f
 in ~/.cache/fineweb-pipe, never committed). It checks that the evaluation texts share no 13-word span with
 the training documents, prints the ablation's table and verdicts, and the wall time of each part.
 
-    .venv/bin/python benchmarks/ablation_demo.py                   # about 20 minutes on 2 cores
-    .venv/bin/python benchmarks/ablation_demo.py --work /tmp/ablation-demo --tokens 500000 --seeds 2
+    .venv/bin/python benchmarks/ablation_demo.py                   # 28 min on the shared 2-core machine (benchmarks/README.md)
+    .venv/bin/python benchmarks/ablation_demo.py --work /tmp/ablation-demo --tokens 100000 --seeds 2
 """
 
 from __future__ import annotations
@@ -105,9 +105,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/fineweb-pipe-ablation-demo"),
                         help="folder for the runs and the ablation (a rerun resumes them)")
-    parser.add_argument("--tokens", type=int, default=1_500_000, help="training tokens per run")
+    parser.add_argument("--tokens", type=int, default=300_000, help="training tokens per run")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--eval-bytes", type=int, default=300_000, help="WikiText-2 bytes scored per evaluation")
+    parser.add_argument("--eval-bytes", type=int, default=200_000, help="WikiText-2 bytes scored per evaluation")
     args = parser.parse_args()
     if not SHARED.is_dir():
         print(f"{SHARED} not found: the demo runs on the shared real data", file=sys.stderr)
