@@ -31,7 +31,7 @@ from typing import Any
 import ray
 
 from fineweb_pipe.engine.base import Executor, OnDone
-from fineweb_pipe.engine.shard import ShardEvent, ShardTask, process_shard
+from fineweb_pipe.engine.shard import ShardDone, ShardEvent, ShardFailed, ShardTask, process_shard
 from fineweb_pipe.engine.context import run_task
 from fineweb_pipe.errors import ConfigurationError, PipelineError
 from fineweb_pipe.stage import Resources, Stage
@@ -166,21 +166,30 @@ class RayExecutor(Executor):
         running: dict[Any, Any] = {}  # a shard's stream of accounting records -> its actor
         try:
             while running or (starting and todo):
-                [ready], _ = ray.wait([*starting, *running], num_returns=1)
-                if isinstance(ready, ray.ObjectRefGenerator):
-                    result = next(ready, None)
-                    if result is not None:
+                waiting = [*starting, *running]
+                # Everything ready now, in one scan (a wait costs time in the number of refs: 2.4 ms over
+                # 6,400 at 100 nodes, not to be paid once per event); else block until something is.
+                ready_now, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
+                if not ready_now:
+                    ready_now, _ = ray.wait(waiting, num_returns=1)
+                for ready in ready_now:
+                    if isinstance(ready, ray.ObjectRefGenerator):
+                        result = next(ready, None)
+                        if result is not None:
+                            with _errors_as_raised():
+                                event = ray.get(result)
+                            yield event
+                            if not isinstance(event, (ShardDone, ShardFailed)):
+                                continue
+                        # The shard's last event (or its stream's end, which the runner then finds without a
+                        # record): its actor takes the next shard at once, not one more wait later.
+                        actor = running.pop(ready)
+                    else:
+                        actor = starting.pop(ready)
                         with _errors_as_raised():
-                            event = ray.get(result)
-                        yield event
-                        continue
-                    actor = running.pop(ready)  # its shard is done
-                else:
-                    actor = starting.pop(ready)
-                    with _errors_as_raised():
-                        ray.get(ready)  # raises what the actor's setup raised
-                if todo:
-                    running[actor.run.options(num_returns="streaming").remote(tasks[todo.popleft()])] = actor
+                            ray.get(ready)  # raises what the actor's setup raised
+                    if todo:
+                        running[actor.run.options(num_returns="streaming").remote(tasks[todo.popleft()])] = actor
         finally:  # free the pool's CPUs for the next phase, also when the runner stops early
             for actor in actors:
                 ray.kill(actor)

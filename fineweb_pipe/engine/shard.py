@@ -137,8 +137,9 @@ class ShardFailed:
 
 
 ShardEvent = ChunkDone | ShardDone | ShardRestarted | ShardFailed
-#: How often a worker tells the driver how far a shard has got.
-PROGRESS_INTERVAL_S = 2.0
+#: How often a worker tells the driver how far a shard has got: each report costs the driver a Ray call,
+#: and a cluster has thousands of shards in flight.
+PROGRESS_INTERVAL_S = 10.0
 
 
 class StageFailed(RuntimeError):
