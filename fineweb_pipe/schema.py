@@ -1,8 +1,8 @@
 """The document model: documents flow between stages as Arrow tables with these columns.
 
 A reader emits the *source* columns; each stage adds or rewrites columns (extraction turns ``html``
-into ``text`` and ``title``; language ID adds ``language`` and ``language_score``; ...). Columns whose
-name starts with ``__`` belong to the engine (shard and sequence bookkeeping) and are never written.
+into ``text`` and ``title``; language ID adds ``language`` and ``language_score``; ...). Batches carry
+document columns only: what the engine needs to know about a shard travels beside them, not in them.
 
 | column           | type         | set by      | meaning                                              |
 |------------------|--------------|-------------|------------------------------------------------------|
@@ -43,16 +43,6 @@ METADATA = "metadata"
 LANGUAGE = "language"
 LANGUAGE_SCORE = "language_score"
 
-# Engine bookkeeping (never written to outputs).
-SHARD = "__shard"  # shard id of the input file the row came from
-SEQ = "__seq"  # running number of the row within its shard (gives the output order)
-CHUNK = "__chunk"  # reader chunk the row belongs to
-CHUNK_ROWS = "__chunk_rows"  # rows the reader put in that chunk (completion is counted against it)
-CHUNK_LAST = "__chunk_last"  # true on the rows of the shard's last chunk
-READER_STATS = "__reader_stats"  # JSON of the reader's counts for the chunk, on the chunk's first row
-SENTINEL = "__sentinel"  # a placeholder row that carries bookkeeping for a chunk with no document
-ENGINE_COLUMNS = (SHARD, SEQ, CHUNK, CHUNK_ROWS, CHUNK_LAST, READER_STATS, SENTINEL)
-
 WARC_SCHEMA = pa.schema(
     [
         (ID, pa.string()),
@@ -80,12 +70,6 @@ TEXT_SCHEMA = pa.schema(
         (METADATA, pa.string()),
     ]
 )
-
-def document_columns(table: pa.Table) -> pa.Table:
-    """The table without the engine's bookkeeping columns: what gets written."""
-    keep = [name for name in table.column_names if name not in ENGINE_COLUMNS]
-    return table.select(keep)
-
 
 def text_column(table: pa.Table) -> pa.ChunkedArray:
     """The ``text`` column, with an error that says which stage is missing when it is absent."""
