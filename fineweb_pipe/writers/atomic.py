@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from fineweb_pipe.storage import open_atomic, read_json, write_json
 
-__all__ = ["ParquetSink", "read_arrow", "read_json", "write_arrow", "write_json", "write_parquet"]
+__all__ = ["ParquetSink", "read_json", "write_json", "write_parquet"]
 
 PARQUET_COMPRESSION = "zstd"
 # Row groups of a streamed Parquet file: large enough for column-wise reads, small enough to buffer.
@@ -81,15 +81,3 @@ class ParquetSink:
         finally:
             self._pending = []
 
-
-def write_arrow(table: pa.Table, path: str) -> None:
-    """Write ``table`` as an uncompressed Arrow IPC file, atomically: cheap to write and to map back,
-    for intermediate files that are read once."""
-    with open_atomic(path) as out, pa.ipc.new_file(out, table.schema) as writer:
-        writer.write_table(table)
-
-
-def read_arrow(path: str) -> pa.Table:
-    """Read an Arrow IPC file written by :func:`write_arrow`, memory-mapped."""
-    # Not closed here: the table's buffers point into the mapping, which lives as long as they do.
-    return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
