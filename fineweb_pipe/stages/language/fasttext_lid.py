@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import importlib.util
 import os
 from collections.abc import Sequence
@@ -55,12 +57,10 @@ class LanguageFilter(Stage):
         self.removed_partition = schema.LANGUAGE
 
     def setup(self) -> None:
-        import fasttext
-
         path = Path(self.model_path) if self.model_path else default_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"fastText model {path} not found: {_MODEL_HELP}")
-        self._model = fasttext.load_model(str(path))
+        self._model = load_model(str(path.resolve()))
 
     def predict(self, texts: Sequence[str | None]) -> tuple[list[str | None], np.ndarray]:
         """Top language and its probability for each text (None and 0.0 for a blank text)."""
@@ -91,3 +91,12 @@ class LanguageFilter(Stage):
         if score < self.min_score:
             return Drop("language_low_score", score)
         return None
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(path: str) -> Any:
+    """The fastText model at ``path``, loaded once per process: the recipe's pre-screen and its language
+    filter use the same LID-176 model (~130 MB), which each loaded on every worker."""
+    import fasttext
+
+    return fasttext.load_model(path)

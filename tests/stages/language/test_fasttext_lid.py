@@ -81,3 +81,15 @@ def test_real_sentences(shared_data: Path, annotator: LanguageFilter) -> None:
     languages, _ = annotator.predict([text for _, text in sample])
     correct = sum(got == want for got, (want, _) in zip(languages, sample))
     assert correct / len(sample) > 0.9
+
+
+def test_the_recipe_s_two_language_steps_load_the_model_once_per_process() -> None:
+    from fineweb_pipe.stages.extraction import LanguagePrescreen
+
+    screen, lid = LanguagePrescreen(), LanguageFilter(languages=("en",))
+    screen.ensure_setup()
+    lid.ensure_setup()
+    try:
+        assert screen._lid._model is lid._model  # one LID-176 (~130 MB) per worker, not two
+    finally:
+        screen.close()
