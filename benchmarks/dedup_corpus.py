@@ -9,13 +9,16 @@ templated sites give); they are one family and are not in ``pairs.parquet``. Rea
 documents under ``../shared/data`` (not ``clean_web_texts``: the same articles as the gold texts, so
 they would be unlabelled near-duplicates); filler: sentences of words drawn from that text.
 
-    python benchmarks/dedup_corpus.py OUT --docs 100000 [--dup-fraction 0.2] [--seed 0] [--boilerplate 0]
+    python benchmarks/dedup_corpus.py OUT --docs 100000 [--dup-fraction 0.2] [--seed 0] [--boilerplate 0] [--jobs N]
+
+Shards are written by N forked processes (default: one per core); the output does not depend on N.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -79,9 +82,10 @@ class CorpusGenerator:
         if slot < len(self.real):
             return self.real[slot]
         rng = np.random.default_rng([self.seed, slot])
-        words = self.vocab[rng.integers(0, len(self.vocab), self.words_per_doc)]
+        words = self.vocab[rng.integers(0, len(self.vocab), self.words_per_doc)].tolist()
         cuts = np.cumsum(rng.integers(8, 20, self.words_per_doc // 8))
-        sentences = [" ".join(s) + "." for s in np.split(words, cuts[cuts < len(words)]) if len(s)]
+        bounds = [0, *cuts[cuts < len(words)].tolist(), len(words)]
+        sentences = [" ".join(words[a:b]) + "." for a, b in zip(bounds, bounds[1:]) if b > a]
         return "\n".join(" ".join(sentences[i:i + 5]) for i in range(0, len(sentences), 5))
 
     def variant_text(self, slot: int) -> str:
@@ -117,28 +121,52 @@ def doc_id(slot: int) -> str:
     return f"doc-{slot:08d}"
 
 
+_GEN: CorpusGenerator | None = None  # the generator a forked worker inherits
+
+
+def _write_shard(job: tuple[Path, int, int, int]) -> dict[str, list]:
+    """Write shard ``shard`` (slots ``lo`` to ``hi``) and return its injected pairs."""
+    path, shard, lo, hi = job
+    gen = _GEN
+    assert gen is not None
+    slots = range(lo, hi)
+    texts = [gen.text(s) for s in slots]
+    pq.write_table(pa.table({
+        "id": [doc_id(s) for s in slots],
+        "url": [f"https://site-{int(gen.base_of[s]) % 997}.example.com/page/{s}" for s in slots],
+        "text": pa.array(texts, pa.large_string()),
+    }), path / f"shard-{shard:05d}.parquet")
+    variants = [s for s in slots if gen.base_of[s] != s and s not in gen.templated]
+    base_sets = shingle_sets([gen.base_text(int(gen.base_of[s])) for s in variants])
+    variant_sets = shingle_sets([texts[s - lo] for s in variants])
+    return {"base_id": [doc_id(int(gen.base_of[s])) for s in variants],
+            "variant_id": [doc_id(s) for s in variants],
+            "kind": [KINDS[gen.kind[s]] for s in variants],
+            "jaccard": [jaccard(a, b) for a, b in zip(base_sets, variant_sets)]}
+
+
 def generate(out: Path, docs: int, dup_fraction: float = 0.2, seed: int = 0, shard_size: int = 10_000,
-             real_texts: list[str] | None = None, boilerplate: int = 0) -> Path:
-    gen = CorpusGenerator(real_texts if real_texts is not None else load_real_texts(), docs, dup_fraction, seed,
-                          boilerplate=boilerplate)
+             real_texts: list[str] | None = None, boilerplate: int = 0, jobs: int | None = None) -> Path:
+    """Shards are made by ``jobs`` forked processes (default: one per core); every shard depends only on
+    the generator and its slots, so the output is the same for any ``jobs``."""
+    global _GEN
+    _GEN = gen = CorpusGenerator(real_texts if real_texts is not None else load_real_texts(), docs, dup_fraction,
+                                 seed, boilerplate=boilerplate)
     (out / "docs").mkdir(parents=True, exist_ok=True)
+    shards = [(out / "docs", shard, lo, min(lo + shard_size, docs)) for shard, lo in enumerate(range(0, docs, shard_size))]
+    jobs = min(jobs or os.cpu_count() or 1, len(shards))
     pairs: dict[str, list] = {"base_id": [], "variant_id": [], "kind": [], "jaccard": []}
-    for shard, lo in enumerate(range(0, docs, shard_size)):
-        slots = range(lo, min(lo + shard_size, docs))
-        texts = [gen.text(s) for s in slots]
-        pq.write_table(pa.table({
-            "id": [doc_id(s) for s in slots],
-            "url": [f"https://site-{int(gen.base_of[s]) % 997}.example.com/page/{s}" for s in slots],
-            "text": pa.array(texts, pa.large_string()),
-        }), out / "docs" / f"shard-{shard:05d}.parquet")
-        variants = [s for s in slots if gen.base_of[s] != s and s not in gen.templated]
-        base_sets = shingle_sets([gen.base_text(int(gen.base_of[s])) for s in variants])
-        variant_sets = shingle_sets([texts[s - lo] for s in variants])
-        for s, a, b in zip(variants, base_sets, variant_sets):
-            pairs["base_id"].append(doc_id(int(gen.base_of[s])))
-            pairs["variant_id"].append(doc_id(s))
-            pairs["kind"].append(KINDS[gen.kind[s]])
-            pairs["jaccard"].append(jaccard(a, b))
+    try:
+        if jobs > 1:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                parts = list(pool.imap(_write_shard, shards))
+        else:
+            parts = [_write_shard(job) for job in shards]
+    finally:
+        _GEN = None
+    for part in parts:  # in shard order, whatever the process that made it
+        for key, values in part.items():
+            pairs[key] += values
     pq.write_table(pa.table(pairs), out / "pairs.parquet")
     pq.write_table(pa.table({"id": [doc_id(s) for s in range(docs)], "family": gen.base_of.astype(np.int64)}),
                    out / "families.parquet")
@@ -153,8 +181,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=10_000)
     parser.add_argument("--boilerplate", type=int, default=0, help="documents in one templated cluster")
+    parser.add_argument("--jobs", type=int, default=None, help="processes writing shards (default: one per core)")
     args = parser.parse_args()
-    generate(args.out, args.docs, args.dup_fraction, args.seed, args.shard_size, boilerplate=args.boilerplate)
+    generate(args.out, args.docs, args.dup_fraction, args.seed, args.shard_size, boilerplate=args.boilerplate,
+             jobs=args.jobs)
     truth = pq.read_table(args.out / "pairs.parquet")["jaccard"].to_numpy()
     print(f"wrote {args.docs} docs, {len(truth)} injected pairs to {args.out}; "
           f"jaccard quantiles 10/50/90%: {np.quantile(truth, [0.1, 0.5, 0.9]).round(3).tolist()}")
