@@ -62,3 +62,32 @@ def test_token_shards_and_report(run: Path) -> None:
     assert sum(s["documents"] for s in manifest["shards"]) == stats["stages"][-1]["docs_out"]
     html = (run / "report.html").read_text()
     assert "Funnel" in html and "minhash_dedup" in html
+
+
+def test_the_optional_url_dedup_and_decontamination_steps(run: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    crawl = run.parent / "in" / "crawl.warc.gz"
+    (tmp_path / "in").mkdir()
+    for copy in ("a.warc.gz", "b.warc.gz"):  # the same pages crawled twice: every URL twice
+        (tmp_path / "in" / copy).write_bytes(crawl.read_bytes())
+    kept = pq.read_table(run / "documents").to_pylist()
+    target = kept[len(kept) // 2]
+    leaked = " ".join(target["text"].split()[10:40])  # an "evaluation example" that leaked into the web
+    (tmp_path / "quiz.jsonl").write_text(json.dumps({"question": leaked}) + "\n")
+    monkeypatch.setenv("FINEWEB_URL_DEDUP", "1")
+    monkeypatch.setenv("FINEWEB_DECONTAMINATE", f"quiz={tmp_path / 'quiz.jsonl'}")
+    assert main(["run", str(REPO / "pipelines" / "fineweb.py"), "--input", str(tmp_path / "in"),
+                 "--output", str(tmp_path / "out"), "--engine", "local", "--quiet", "--no-report"]) == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    steps = {s["name"]: s for s in stats["stages"]}
+    assert steps["url_dedup"]["dropped"]["url_duplicate"] == steps["url_filter"]["docs_out"] // 2
+    ids = set(pq.read_table(tmp_path / "out" / "documents", columns=["id"])["id"].to_pylist())
+    removed = [d for d in kept if d["id"] not in ids]
+    assert target in removed and len(removed) == steps["decontaminate"]["dropped"]["benchmark_contamination"]
+
+    def windows(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"\w+", text.lower())
+        return {tuple(words[i:i + 13]) for i in range(len(words) - 12)}
+
+    for document in removed:  # the sample's prose repeats phrases: each removed one shares a 13-gram
+        assert windows(document["text"]) & windows(leaked), document["id"]
