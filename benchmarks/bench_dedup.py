@@ -83,6 +83,9 @@ class TaskPeakMapper:
         name = storage.basename(fn.done_dir) if isinstance(fn, Resumable) else "row counts"
         done = list(self.pool.map(_measured, [fn] * len(items), items))
         self.peaks[name] = max((peak for _, peak in done), default=0.0)
+        # As it goes, so that a run stopped part-way still shows the rounds it finished.
+        print(f"  done {time.strftime('%H:%M:%S')} {name}: {len(items)} tasks, task peak {self.peaks[name]:.0f} MB",
+              flush=True)
         return [result for result, _ in done]
 
 
