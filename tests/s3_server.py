@@ -44,7 +44,17 @@ def s3_server(*buckets: str) -> Iterator[dict[str, str]]:
                         if time.monotonic() > deadline or server.poll() is not None:
                             raise
                         time.sleep(0.3)
+            _forget_s3_clients()
             yield env
         finally:
             server.terminate()
             server.wait(timeout=30)
+            _forget_s3_clients()
+
+
+def _forget_s3_clients() -> None:
+    """fsspec keeps one S3 file system per set of arguments, and the endpoint comes from the environment, not
+    the arguments: without this, a test would reach the server of a test before it (gone by then)."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
