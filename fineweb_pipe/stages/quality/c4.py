@@ -82,7 +82,9 @@ class C4QualityFilter(Stage):
             counters["c4_lines_total"] += 1
             line = line.strip()
             line_words = line.split()
-            if self.max_word_length is not None and any(len(word) > self.max_word_length for word in line_words):
+            # (a word longer than the limit needs a line longer than it)
+            if (self.max_word_length is not None and len(line) > self.max_word_length
+                    and any(len(word) > self.max_word_length for word in line_words)):
                 counters["c4_lines_too_long_word"] += 1
                 continue
             if self.remove_citations:
@@ -104,7 +106,9 @@ class C4QualityFilter(Stage):
             if self.filter_policy and any(phrase in lowered for phrase in POLICY_PHRASES):
                 counters["c4_lines_policy"] += 1
                 continue
-            sentences += split.count_sentences(line)
+            if self.min_sentences is not None and sentences < self.min_sentences:
+                # counted only up to the minimum: the count matters only as the value of a drop below it
+                sentences += split.count_sentences(line)
             kept_lines.append(line)
             counters["c4_lines_kept"] += 1
         if self.min_sentences is not None and sentences < self.min_sentences:

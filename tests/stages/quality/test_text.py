@@ -118,3 +118,23 @@ def test_hashed_ngram_counts_equal_plain_string_counts(articles: list[str]) -> N
             exact = _reference_duplicated_chars(tokens, n)
             assert ngrams.duplicated_ngram_chars(n) == exact
             assert ngrams.repeated_ngram_chars_bound(n) >= exact
+
+
+def test_words_of_a_text_seen_lately_are_not_tokenized_again() -> None:
+    text = "A text the Gopher filters and FineWeb's each tokenize, one after the other."
+    first = split.words(text)
+    assert split.words("".join([text[:10], text[10:]])) is first  # an equal string, not the same object
+    assert first == split._TOKEN_RE.findall(text)
+
+
+def test_texts_held_for_reuse_are_bounded_by_their_characters(monkeypatch) -> None:
+    monkeypatch.setattr(split, "_RECENT_WORDS", {})
+    monkeypatch.setattr(split, "_recent_chars", 0)
+    monkeypatch.setattr(split, "_RECENT_WORDS_MAX_CHARS", 100)
+    texts = [f"text number {i} " * 3 for i in range(20)]
+    for text in texts:
+        assert split.words(text) == split._TOKEN_RE.findall(text)
+    assert split._recent_chars == sum(map(len, split._RECENT_WORDS)) <= 100
+    assert list(split._RECENT_WORDS) == texts[-len(split._RECENT_WORDS):]  # the latest ones
+    assert split.words("x" * 101) == ["x" * 101]  # longer than the bound: not held
+    assert "x" * 101 not in split._RECENT_WORDS
