@@ -248,3 +248,22 @@ def test_a_shard_s_text_does_not_depend_on_the_shards_its_worker_read_before(tmp
     after_a = documents_of_b([str(tmp_path / "in")], str(tmp_path / "both"))
     alone = documents_of_b([str(tmp_path / "in" / "b.warc.gz")], str(tmp_path / "alone"))
     assert len(alone) == 1 and after_a == alone
+
+
+def test_html_element_lookup_gives_lxml_html_s_classes() -> None:
+    """The extraction child swaps lxml.html's Python-level class lookup for one in C: same classes."""
+    from lxml import html as lxml_html
+
+    from fineweb_pipe.stages.extraction.trafilatura_extractor import html_element_lookup
+
+    page = (PAGE.replace("</main>", "<!-- a comment --><?pi x?><form action='/s'><label for='q'>Search</label>"
+                         "<input name='q'><select name='s'><option>a</option></select><textarea>t</textarea>"
+                         "<FORM><INPUT></FORM><button>Go</button></form></main>"))
+    ours = lxml_html.HTMLParser(remove_comments=False, remove_pis=False)
+    ours.set_element_class_lookup(html_element_lookup())
+    theirs = lxml_html.HTMLParser(remove_comments=False, remove_pis=False)
+    mine, reference = lxml_html.fromstring(page, parser=ours), lxml_html.fromstring(page, parser=theirs)
+    classes = [type(e) for e in mine.iter()]
+    assert classes == [type(e) for e in reference.iter()]
+    assert {lxml_html.FormElement, lxml_html.InputElement, lxml_html.SelectElement, lxml_html.TextareaElement,
+            lxml_html.LabelElement, lxml_html.HtmlComment, lxml_html.HtmlElement} <= set(classes)
