@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,15 +59,8 @@ def stop_cluster(temp_dir: str, gcs_port: int) -> None:
     """Stop the processes of the cluster started with ``temp_dir``: those naming its folder or its GCS
     port on their command line, and everything they started."""
     me = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
-    found: dict[int, psutil.Process] = {}
-    for process in psutil.process_iter(["cmdline"]):
-        line = " ".join(process.info["cmdline"] or ())
-        if process.pid not in me and (temp_dir in line or f":{gcs_port} " in f"{line} " or f":{gcs_port}," in line):
-            found[process.pid] = process
-            try:
-                found.update({child.pid: child for child in process.children(recursive=True)})
-            except psutil.Error:
-                pass
+    found = _processes_and_children(lambda pid, line: pid not in me and (
+        temp_dir in line or f":{gcs_port} " in f"{line} " or f":{gcs_port}," in line))
     for process in found.values():
         try:
             process.terminate()
@@ -105,15 +98,9 @@ def ray_worker_node(env: dict[str, str], cluster: Cluster, num_cpus: int = 1) ->
 def kill_worker_node(node: WorkerNode) -> int:
     """SIGKILL a worker node's raylet and everything it started (its workers, agents), as a lost machine;
     returns how many processes were killed."""
-    found: dict[int, psutil.Process] = {}
-    for process in psutil.process_iter(["cmdline"]):
-        line = " ".join(process.info["cmdline"] or ())
-        if f"--node_manager_port={node.node_manager_port}" in line or f"--node-manager-port={node.node_manager_port}" in line:
-            found[process.pid] = process
-            try:
-                found.update({child.pid: child for child in process.children(recursive=True)})
-            except psutil.Error:
-                pass
+    port = node.node_manager_port
+    found = _processes_and_children(
+        lambda pid, line: f"--node_manager_port={port}" in line or f"--node-manager-port={port}" in line)
     for process in found.values():
         try:
             process.kill()
@@ -121,3 +108,16 @@ def kill_worker_node(node: WorkerNode) -> int:
             pass
     psutil.wait_procs(list(found.values()), timeout=20)
     return len(found)
+
+
+def _processes_and_children(matches: Callable[[int, str], bool]) -> dict[int, psutil.Process]:
+    """The processes whose (pid, command line) ``matches``, and everything they started."""
+    found: dict[int, psutil.Process] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        if matches(process.pid, " ".join(process.info["cmdline"] or ())):
+            found[process.pid] = process
+            try:
+                found.update({child.pid: child for child in process.children(recursive=True)})
+            except psutil.Error:
+                pass
+    return found

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -58,3 +60,12 @@ def _forget_s3_clients() -> None:
     import s3fs
 
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@contextmanager
+def s3_server_in_environment(monkeypatch: pytest.MonkeyPatch, *buckets: str) -> Iterator[dict[str, str]]:
+    """``s3_server(*buckets)`` with its environment set in this process for the test's duration."""
+    with s3_server(*buckets) as env:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        yield env

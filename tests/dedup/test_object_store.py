@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import dedup_corpus
 import pytest
-from s3_server import s3_server
+from s3_server import s3_server_in_environment
 from sample_texts import sample_texts
 
 from fineweb_pipe import storage
@@ -23,14 +23,8 @@ BUCKET = "dedup"
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    from s3fs import S3FileSystem
-
-    with s3_server(BUCKET) as env:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        S3FileSystem.clear_instance_cache()  # an earlier file system would point at another endpoint
+    with s3_server_in_environment(monkeypatch, BUCKET) as env:
         yield env
-        S3FileSystem.clear_instance_cache()
 
 
 def _decisions(ctx: PhaseContext, inputs: list[ShardRef], stage: str) -> dict[str, object]:
