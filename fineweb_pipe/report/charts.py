@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from fineweb_pipe.report.units import compact, count, share
+from fineweb_pipe.report.units import compact, count, share, shortened
 
 LABEL_CHARS = 34  # longer labels are cut with an ellipsis; the full text stays in the tooltip
 Formatter = Callable[[float], str]
@@ -41,7 +41,7 @@ def _nice_step(top: float, ticks: int = 4) -> float:
 
 
 def _cut(label: str) -> str:
-    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+    return shortened(label, LABEL_CHARS)
 
 
 def _svg(width: float, height: float, title: str, body: list[str]) -> Markup:

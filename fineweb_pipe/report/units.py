@@ -1,4 +1,5 @@
-"""Numbers for people: counts, bytes, durations and shares, short enough for chart labels and tables."""
+"""Numbers for people: counts, bytes, durations and shares, short enough for chart labels and tables; and
+texts cut to fit them."""
 
 from __future__ import annotations
 
@@ -61,3 +62,8 @@ def share(part: float | None, whole: float | None) -> str:
     if percent != 0 and abs(percent) < 0.1:
         return "<0.1%" if percent > 0 else ">-0.1%"
     return f"{percent:.1f}%"
+
+
+def shortened(text: str, chars: int) -> str:
+    """``text`` cut to at most ``chars`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= chars else text[: chars - 1] + "…"
