@@ -2,7 +2,8 @@
 
 Each builder takes the whole stats document and returns a :class:`Section`; a part the run did not
 produce (no dedup stage, no tokenizer...) gives a section with ``missing`` set, and keys a builder does
-not know are ignored, so stats written by newer stages still render.
+not know are ignored, so stats written by newer stages still render. Builders of a section per stage
+(exact, URL and span dedup, decontamination) return a list, empty where no such stage ran.
 
 Sections from global stages are read with these keys (all optional):
 
@@ -13,6 +14,15 @@ Sections from global stages are read with these keys (all optional):
 - ``sections.<stage name>`` with ``method`` "exact" or "url" (written by :class:`fineweb_pipe.dedup.ExactDedup`
   and :class:`fineweb_pipe.dedup.UrlDedup`): ``docs_in``, ``removed``, ``removed_share``, ``groups``,
   ``docs_in_groups``, ``group_sizes`` (``{size: groups}``), ``examples`` (as for ``dedup``).
+- ``sections.<stage name>`` with ``method`` "span_dedup" (written by :class:`fineweb_pipe.dedup.SpanDedup`):
+  ``unit``, ``window``, ``min_documents``, ``min_words``, ``min_chars``, ``docs_in``, ``distinct_spans``,
+  ``repeated_spans``, ``spans_removed``, ``documents_changed``, ``documents_dropped``, ``characters_removed``,
+  ``most_repeated`` (a list of ``{documents, text}``); the share of characters removed is of the stage's
+  ``bytes_in`` in ``stages``.
+- ``sections.<stage name>`` with ``method`` "ngram_overlap" (written by :class:`fineweb_pipe.dedup.Decontaminate`):
+  ``ngram``, ``action`` ("drop" or "flag"), ``docs_in``, ``contaminated``, ``index_ngrams``, ``benchmarks``
+  (``{name: {examples, shorter_than_n, documents_hit, examples_hit}}``), ``samples`` (a list of
+  ``{benchmark, example, document_id, ngram}``).
 - ``sections.tokens`` (written by :mod:`fineweb_pipe.tokens`): ``format``, ``vocab_size``, ``totals``
   (``{split: {tokens, documents}}``), ``shards`` (how many), ``tokens_per_shard`` (``{file: tokens}``),
   ``bytes_per_token``, ``top_tokens`` (list of ``{id, token, count}``).
@@ -30,7 +40,7 @@ from fineweb_pipe.report.blocks import Block, Chart, Cluster, Clusters, Document
 from fineweb_pipe.report.charts import FunnelRun, Series, bar_chart, funnel_chart, hbar_chart, histogram
 from fineweb_pipe.report.funnel import funnel_steps, has_tokens
 from fineweb_pipe.report.languages import LanguageStep, languages_before
-from fineweb_pipe.report.units import compact, count, duration, share, size
+from fineweb_pipe.report.units import compact, count, duration, share, shortened, size
 
 Stats = Mapping[str, Any]
 TOP_REASONS = 20
@@ -38,6 +48,7 @@ TOP_LANGUAGES = 15
 TOP_TOKENS = 25
 LABELLED_SHARDS = 30
 ERRORS_LISTED = 20
+SPAN_CHARS = 300  # a repeated span or matched n-gram is cut to this in its table cell
 EXACT_CLUSTER_SIZES = 24  # more distinct cluster sizes than this are grouped into log-spaced bins
 PII_PREFIX = "pii_"
 PII_DOCS = "pii_docs_with_pii"
@@ -300,6 +311,93 @@ def _cluster(example: Mapping[str, Any]) -> Cluster:
     return Cluster(int(example.get("size") or len(documents)), documents)
 
 
+def _sections_of(stats: Stats, method: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """The (stage name, data) of each section a global stage wrote with this ``method``, in run order."""
+    return [(str(name), data) for name, data in (stats.get("sections") or {}).items()
+            if isinstance(data, Mapping) and data.get("method") == method]
+
+
+def _stage_entry(stats: Stats, name: str) -> Mapping[str, Any]:
+    return next((s for s in stats.get("stages") or [] if s.get("name") == name), {})
+
+
+def _with_share(n: float | None, whole: float | None) -> str:
+    return f"{count(n)} ({share(n, whole)})"
+
+
+def span_dedup_sections(stats: Stats) -> list[Section]:
+    """A section for each span dedup stage of the run (:class:`fineweb_pipe.dedup.SpanDedup`): what it
+    removed, with what settings, and the spans most repeated across documents."""
+    sections = []
+    for name, data in _sections_of(stats, "span_dedup"):
+        docs_in = data.get("docs_in")
+        chars = data.get("characters_removed")
+        figures = [("spans removed", count(data.get("spans_removed"))),
+                   ("documents changed", _with_share(data.get("documents_changed"), docs_in)),
+                   ("documents dropped", _with_share(data.get("documents_dropped"), docs_in)),
+                   ("characters removed", _with_share(chars, _stage_entry(stats, name).get("bytes_in"))),
+                   ("documents in", count(docs_in)),
+                   ("repeated spans", f"{count(data.get('repeated_spans'))} of {count(data.get('distinct_spans'))}")]
+        window, unit = data.get("window"), str(data.get("unit", "units"))
+        span = f"one {unit.removesuffix('s')}" if window == 1 else f"{window or '?'} consecutive {unit}"
+        too_short = f"{data.get('min_words', 0)} words" + (
+            f" or {data['min_chars']} characters" if data.get("min_chars") else "")
+        blocks: list[Block] = [Figures(figures), Note(
+            f"A span is {span}; one found in {data.get('min_documents', '?')} documents or more stays only in the "
+            f"first of them (in input order). A changed document left with fewer than {too_short} is dropped. "
+            "Characters removed: the share is of the input text, which the run counts in bytes (one per "
+            "character in ASCII, more in other scripts).")]
+        most = data.get("most_repeated") or []
+        if most:
+            blocks.append(Table(["span", "documents"],
+                                [[shortened(str(m.get("text") or ""), SPAN_CHARS), count(m.get("documents"))]
+                                 for m in most],
+                                caption=f"The {len(most)} spans found in the most documents (each was removed from "
+                                        "all of them but the first)"))
+        sections.append(Section(name, f"Span deduplication ({name})", blocks))
+    return sections
+
+
+def decontamination_sections(stats: Stats) -> list[Section]:
+    """A section for each decontamination stage of the run (:class:`fineweb_pipe.dedup.Decontaminate`):
+    documents sharing an n-gram with an evaluation set, by benchmark, and sampled overlaps."""
+    sections = []
+    for name, data in _sections_of(stats, "ngram_overlap"):
+        docs_in, n = data.get("docs_in"), data.get("ngram", "?")
+        benchmarks: Mapping[str, Mapping[str, Any]] = data.get("benchmarks") or {}
+        hit = [b for b, figures in benchmarks.items() if figures.get("documents_hit")]
+        flagged = data.get("action") == "flag"
+        blocks: list[Block] = [Figures([
+            ("documents flagged" if flagged else "documents removed", _with_share(data.get("contaminated"), docs_in)),
+            ("documents in", count(docs_in)),
+            ("benchmarks hit", f"{len(hit)} of {len(benchmarks)}"),
+            ("n-gram", f"{n} words"),
+            ("n-grams indexed", count(data.get("index_ngrams"))),
+        ])]
+        blocks.append(Table(
+            ["benchmark", "examples", f"shorter than {n} words", "documents hit", "share of documents", "examples hit",
+             "share of examples"],
+            [[b, count(f.get("examples")), count(f.get("shorter_than_n")), count(f.get("documents_hit")),
+              share(f.get("documents_hit"), docs_in), count(f.get("examples_hit")),
+              share(f.get("examples_hit"), f.get("examples"))] for b, f in benchmarks.items()]))
+        where = "its contamination column" if flagged else f"drop_value in removed/{name}/"
+        blocks.append(Note(
+            f"A document is hit when it shares a {n}-word n-gram (normalized) with an example of a benchmark; "
+            f"it is {'kept' if flagged else 'removed'}, and {where} names the first example it matched as "
+            "benchmark:index (the example's place in its file, from 0). An example shorter than "
+            f"{n} words has no such n-gram and cannot be matched."))
+        overlaps = data.get("samples") or []
+        if overlaps:
+            blocks.append(Table(
+                ["example", "document", "matched n-gram"],
+                [[str(o.get("example") or o.get("benchmark") or ""), str(o.get("document_id") or "—"),
+                  shortened(str(o.get("ngram") or ""), SPAN_CHARS)] for o in overlaps],
+                caption="Sampled overlaps: the benchmark example, the document's id, and the n-gram they share",
+                text_columns=3))
+        sections.append(Section(name, f"Benchmark contamination ({name})", blocks))
+    return sections
+
+
 def pii_section(stats: Stats) -> Section:
     entities: dict[str, int] = {}
     docs_with_pii = docs_scanned = 0
@@ -480,7 +578,7 @@ def build_sections(stats: Stats, language_steps: Sequence[LanguageStep] | None =
     it is unknown) give the languages before filtering."""
     return [funnel_section(stats), removals_section(stats), kept_section(stats),
             languages_section(stats, language_steps), lengths_section(stats), *keyed_dedup_sections(stats),
-            dedup_section(stats),
+            dedup_section(stats), *span_dedup_sections(stats), *decontamination_sections(stats),
             *_present(classifiers_section(stats)), pii_section(stats), tokens_section(stats), run_section(stats)]
 
 
