@@ -352,8 +352,8 @@ def span_dedup_sections(stats: Stats) -> list[Section]:
             blocks.append(Table(["span", "documents"],
                                 [[shortened(str(m.get("text") or ""), SPAN_CHARS), count(m.get("documents"))]
                                  for m in most],
-                                caption=f"The {len(most)} spans found in the most documents (each was removed from "
-                                        "all of them but the first)"))
+                                caption="The spans found in the most documents (each removed from all of them but "
+                                        "the first)"))
         sections.append(Section(name, f"Span deduplication ({name})", blocks))
     return sections
 
