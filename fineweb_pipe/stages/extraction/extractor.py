@@ -6,42 +6,17 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pyarrow as pa
 
 from fineweb_pipe import schema
 from fineweb_pipe.stage import Drop, Resources, Stage, StageResult, set_column, split_by_decisions
 from fineweb_pipe.stages.extraction.isolated import CallFailed, CallTimedOut, IsolatedFunction
-
-#: An extraction function: HTML in, (main text, title or None) out. It runs in a child process, so it
-#: must pickle: a module-level function or a ``functools.partial`` of one.
-ExtractFn = Callable[[str], tuple[str, str | None]]
+from fineweb_pipe.stages.extraction.page_text import ExtractFn, FromUtf8, NewShard
 
 DEFAULT_TIMEOUT_S = 1.0
 _FAILURE_COUNTERS = {"extraction_timeout": "extraction_timeouts", "extraction_crash": "extraction_crashes"}
 _WARMUP_HTML = b"<html><head><title>t</title></head><body><article><p>Warm up text.</p></article></body></html>"
-
-
-@dataclass(frozen=True)
-class NewShard:
-    """Sent in place of a page: the extraction function's ``reset`` runs (a new shard begins)."""
-
-
-@dataclass(frozen=True)
-class _FromUtf8:
-    """The extraction function called with a page's UTF-8 bytes, decoded where it runs: bytes cross to
-    the child process as one copy, where a ``str`` is encoded, pickled and decoded again."""
-
-    fn: ExtractFn
-    reset: Callable[[], None] | None = None
-
-    def __call__(self, html: bytes | NewShard) -> tuple[str, str | None]:
-        if isinstance(html, NewShard):
-            if self.reset is not None:
-                self.reset()
-            return "", None
-        return self.fn(html.decode("utf-8"))
 
 
 class HtmlExtractor(Stage):
@@ -136,7 +111,7 @@ def start_page_function(fn: ExtractFn, timeout_s: float | None, reset: Callable[
     """``fn`` over pages given as UTF-8 bytes: in this process (``timeout_s=None``), or in a child process
     that is killed and restarted when a page takes more than ``timeout_s`` of CPU. Called with
     :class:`NewShard` instead of a page, it runs ``reset`` there."""
-    wrapped = _FromUtf8(fn, reset)
+    wrapped = FromUtf8(fn, reset)
     if timeout_s is None:
         return _InProcess(wrapped)
     isolated = IsolatedFunction(wrapped, timeout_s, warmup=_WARMUP_HTML)
@@ -149,7 +124,7 @@ class _InProcess:
 
     restarts = 0
 
-    def __init__(self, fn: _FromUtf8) -> None:
+    def __init__(self, fn: FromUtf8) -> None:
         self.fn = fn
 
     def __call__(self, html: bytes | NewShard) -> tuple[str, str | None]:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import functools
 
-from fineweb_pipe.stages.extraction.extractor import DEFAULT_TIMEOUT_S, ExtractFn, HtmlExtractor
+from fineweb_pipe.stages.extraction.extractor import DEFAULT_TIMEOUT_S, HtmlExtractor
+from fineweb_pipe.stages.extraction.page_text import ExtractFn, extract_with_resiliparse
 
-
-def extract_with_resiliparse(html: str, *, main_content: bool, alt_texts: bool, links: bool,
-                             list_bullets: bool) -> tuple[str, str | None]:
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
-
-    tree = HTMLTree.parse(html)  # parsed once for both the text and the title
-    text = extract_plain_text(tree, preserve_formatting=True, main_content=main_content, alt_texts=alt_texts,
-                              links=links, list_bullets=list_bullets, form_fields=False, noscript=False,
-                              comments=False)
-    title = " ".join(tree.title.split()) if tree.title else None
-    return text, title or None
+# The page function lives in page_text (what the child process imports); named here as before.
+__all__ = ["ResiliparseExtractor", "extract_with_resiliparse"]
 
 
 class ResiliparseExtractor(HtmlExtractor):
