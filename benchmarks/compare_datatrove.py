@@ -54,10 +54,9 @@ import psutil
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
+# The sibling scripts (corpus, bench_dedup, dedup_corpus) are imported where used: the measured runs of
+# ours are this script too (`ours`, `ours-dedup`), and their CPU should be the pipeline's, not the harness's.
 sys.path.insert(0, str(HERE))
-import corpus  # noqa: E402
-from bench_dedup import evaluate  # noqa: E402
-from dedup_corpus import generate as generate_dedup_corpus  # noqa: E402
 
 ROOT = HERE.parent
 SHARED = Path(os.environ.get("FINEWEB_PIPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -604,6 +603,8 @@ DEDUP_SIDES = ("ours", "ours_one_core", "ours_fineweb_bands", "ours_lsh_only", "
 def bench_dedup(work: Path, docs: int, workers: int, sides: Sequence[str]) -> dict[str, Any]:
     """The sides in ``sides`` are run; each side's figures also go to ``WORK/dedup-SIDE-DOCS.json``, and a
     side not run is read back from there (datatrove at 1M documents takes over an hour here)."""
+    from dedup_corpus import generate as generate_dedup_corpus
+
     corpus_dir = CACHE / f"dedup-corpus-{docs}"
     if not (corpus_dir / "families.parquet").exists():
         started = time.time()
@@ -625,6 +626,8 @@ def bench_dedup(work: Path, docs: int, workers: int, sides: Sequence[str]) -> di
 
 
 def _dedup_side(side: str, work: Path, corpus_dir: Path, docs: int, workers: int) -> dict[str, Any]:
+    from bench_dedup import evaluate
+
     out = work / f"dedup-{side}-{docs}"
     if side == "datatrove":
         shutil.rmtree(out, ignore_errors=True)
@@ -669,6 +672,8 @@ def machine() -> dict[str, Any]:
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    import corpus
+
     if not BENCH_WARCS:
         raise FileNotFoundError(f"no bench-*.warc.gz under {SHARED / 'warc'}; set FINEWEB_PIPE_SHARED_DATA")
     _become_subreaper()
