@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from fineweb_pipe import schema, storage
 from fineweb_pipe.dedup.benchmark_sets import Benchmark
 from fineweb_pipe.dedup.ngram_index import MANIFEST, build_index, ngram_text, open_index
-from fineweb_pipe.resumable import Resumable
+from fineweb_pipe.resumable import Rounds, shares_by_documents
 from fineweb_pipe.stage import DROP_REASON, DROP_VALUE, GlobalContext, GlobalStage, Resources
 from fineweb_pipe.writers.atomic import ParquetSink
 
@@ -156,7 +156,6 @@ class Decontaminate(GlobalStage):
 
     def run(self, ctx: GlobalContext) -> None:
         folder = self.index_dir or storage.join(ctx.work_dir, "ngram_index")
-        done = storage.join(ctx.work_dir, "_done")
         if self._reusable(folder):
             manifest = storage.read_json(storage.join(folder, MANIFEST))
             index_cpu = 0.0
@@ -164,16 +163,17 @@ class Decontaminate(GlobalStage):
             built = ctx.map(index_task, [IndexTask(self.benchmarks, self.n, folder)], self.resources)[0]
             manifest, index_cpu = built["manifest"], built["cpu_s"]
         inputs = list(ctx.inputs)
-        results = ctx.map(Resumable(filter_task, storage.join(done, "filter")), [
+        results = Rounds(ctx, self.resources)("filter", filter_task, [
             FilterTask(i, ref.path, ctx.output_path(ref.shard),
                        storage.join(ctx.run_dir, "removed", self.name, f"{ref.shard}.parquet"), folder, self.action,
-                       self.samples) for i, ref in enumerate(inputs)], self.resources)
+                       self.samples) for i, ref in enumerate(inputs)])
         docs_in = sum(r["docs_in"] for r in results)
-        for ref, r in zip(inputs, results):
+        # A shard's CPU: its own filtering, and its share of building the index (none when reused).
+        shares = shares_by_documents(index_cpu, [r["docs_in"] for r in results])
+        for ref, r, share in zip(inputs, results, shares):
             contaminated = sum(r["hits"].values())
             ctx.record(ref.shard, r["docs_in"], r["docs_out"],
-                       {CONTAMINATED: contaminated} if self.action == "drop" else {},
-                       r["cpu_s"] + index_cpu * r["docs_in"] / max(docs_in, 1),
+                       {CONTAMINATED: contaminated} if self.action == "drop" else {}, r["cpu_s"] + share,
                        {f"contaminated_{name}": n for name, n in r["hits"].items()})
         hits: Counter[str] = Counter()
         examples: dict[str, set[str]] = {}

@@ -29,7 +29,6 @@ rank 0, so input order; ``"longest"``: minus the length of ``length_column``; ``
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from abc import abstractmethod
 from collections import Counter
@@ -45,13 +44,12 @@ import pyarrow.parquet as pq
 from fineweb_pipe import schema, storage
 from fineweb_pipe.dedup.kept_removed import ShardSplit, write_kept_and_removed
 from fineweb_pipe.dedup.nodes import partition_of
-from fineweb_pipe.dedup.plan import Files, write_groups
-from fineweb_pipe.dedup.rounds import row_count, text_lengths
-from fineweb_pipe.dedup.stage import MIN_WRITE_GROUPS, round_figures
+from fineweb_pipe.dedup.plan import Files, size_run
+from fineweb_pipe.dedup.rounds import text_lengths
+from fineweb_pipe.dedup.stage import GroupSizes
 from fineweb_pipe.exchange import read_partition, write_partitioned
-from fineweb_pipe.resumable import Resumable
+from fineweb_pipe.resumable import Rounds
 from fineweb_pipe.stage import GlobalContext, GlobalStage, Resources, ShardRef
-from fineweb_pipe.stats import Histogram
 from fineweb_pipe.writers.atomic import write_parquet
 
 KEEP_RULES = ("first", "longest", "latest")
@@ -177,23 +175,15 @@ class KeyedDedup(GlobalStage):
         return np.zeros(batch.num_rows, np.int64)
 
     def run(self, ctx: GlobalContext) -> None:
-        work = ctx.work_dir
-        measured: dict[str, list[dict[str, Any]]] = {}
-
-        def rounds(name: str, fn: Any, tasks: list[Any]) -> list[dict[str, Any]]:
-            measured[name] = ctx.map(Resumable(fn, storage.join(work, "_done", name)), tasks, self.resources)
-            return measured[name]
-
+        rounds = Rounds(ctx, self.resources)
         inputs = list(ctx.inputs)
-        rows = ctx.map(row_count, [ref.path for ref in inputs], Resources(num_cpus=0.5))
-        partitions = max(1, math.ceil(sum(rows) / self.docs_per_partition))
-        plan = KeyedPlan(work, partitions, write_groups(rows, max(partitions, MIN_WRITE_GROUPS)))
+        size = size_run(ctx, [ref.path for ref in inputs], self.docs_per_partition)
+        partitions = size.partitions
+        plan = KeyedPlan(ctx.work_dir, partitions, size.group_starts)
         local, losses = plan.files("local", len(inputs)), plan.files("losses", partitions)
         keyed = rounds("keys", keys_task, [KeysTask(i, ref, plan, self, local) for i, ref in enumerate(inputs)])
         decided = rounds("decide", decide_task, [DecideTask(k, plan, local, losses) for k in range(partitions)])
-        sizes: Counter[int] = Counter()
-        for d in decided:
-            sizes.update({int(k): n for k, n in d["sizes"].items()})
+        sizes = GroupSizes.of(decided)
         largest = sorted((tuple(g) for d in decided for g in d["largest"]), key=lambda g: (-g[2], g[0], g[1]))
         examples = tuple((hi, lo) for hi, lo, _ in largest[:EXAMPLE_GROUPS])
         outputs = [ShardOutput(i, ref, ctx.output_path(ref.shard),
@@ -204,19 +194,17 @@ class KeyedDedup(GlobalStage):
                            losses, examples) for g in range(plan.groups)])
         written = [shard for g in groups for shard in g["shards"]]
 
-        # A shard's CPU: its own keys and write work, and its share (by documents) of the decide round.
+        # A shard's CPU: its own keys and write work, and its share of the decide round.
         docs_in = sum(w["docs_in"] for w in written)
-        shared_cpu = sum(d["cpu_s"] for d in decided)
-        for i, (ref, w) in enumerate(zip(inputs, written)):
-            cpu = keyed[i]["cpu_s"] + w["cpu_s"] + shared_cpu * w["docs_in"] / max(docs_in, 1)
+        shares = rounds.cpu_shares([w["docs_in"] for w in written], own=("keys", "write"))
+        for i, (ref, w, share) in enumerate(zip(inputs, written, shares)):
+            cpu = keyed[i]["cpu_s"] + w["cpu_s"] + share
             ctx.record(ref.shard, w["docs_in"], w["docs_out"], {self.reason: w["removed"]}, cpu)
         removed = sum(w["removed"] for w in written)
         members: dict[tuple[int, int], list[dict[str, Any]]] = {key: [] for key in examples}
         for w in written:
             for member in w["examples"]:
                 members[(member.pop("hi"), member.pop("lo"))].append(member)
-        histogram = Histogram.log_bins()
-        histogram.add(np.repeat(np.array(list(sizes), dtype=np.int64), list(sizes.values())))
         ctx.add_section(self.name, {
             "method": self.method,
             "key": self.describe(),
@@ -226,14 +214,14 @@ class KeyedDedup(GlobalStage):
             "docs_in": docs_in,
             "removed": removed,
             "removed_share": removed / docs_in if docs_in else 0.0,
-            "groups": sum(sizes.values()),
-            "docs_in_groups": sum(k * n for k, n in sizes.items()),
-            "group_sizes": {str(k): sizes[k] for k in sorted(sizes)},
-            "group_size_histogram": histogram.to_json(),
+            "groups": sizes.groups,
+            "docs_in_groups": sizes.documents,
+            "group_sizes": sizes.by_size(),
+            "group_size_histogram": sizes.histogram(),
             "examples": [{"size": size, "members": sorted(members[(hi, lo)], key=lambda m: not m["kept"])[
                 :EXAMPLE_MEMBERS]} for hi, lo, size in largest[:EXAMPLE_GROUPS]],
-            "cpu_s": {name: round(sum(r["cpu_s"] for r in results), 3) for name, results in measured.items()},
-            "rounds": {name: round_figures(results) for name, results in measured.items()},
+            "cpu_s": rounds.cpu_figures(),
+            "rounds": rounds.figures(),
         })
 
 

@@ -5,16 +5,27 @@ Every round is a map over ``P`` hash partitions or over sources, and every task 
 per output (an exchange file, :mod:`fineweb_pipe.exchange`, that holds all partitions), named by the
 task's index: ``<work>/<folder>/<writer>.parquet``. So a round writes O(sources + partitions) files,
 and a reader knows the files of a round from its folder and writer count, without listing a folder.
+
+:func:`size_run` gives a run's counts, the same for every dedup stage: ``P = ceil(docs /
+docs_per_partition)`` partitions and write groups of consecutive shards with about equal documents.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from fineweb_pipe import storage
 from fineweb_pipe.dedup.nodes import NodeLayout, partition_of
+from fineweb_pipe.stage import GlobalContext, Resources
+
+# Write tasks: one per partition, and at least this many where there are as many shards, so that a
+# small run still writes its shards in parallel.
+MIN_WRITE_GROUPS = 64
 
 
 @dataclass(frozen=True)
@@ -70,3 +81,28 @@ def write_groups(docs_per_source: list[int], groups: int) -> tuple[int, ...]:
     group = np.minimum((before * groups) // max(total, 1), groups - 1)
     starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1]))) if len(group) else np.zeros(0, int)
     return (*starts.tolist(), len(docs_per_source))
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """A dedup run's counts: ``rows`` of each source, ``partitions`` (``P``), and ``group_starts``, the
+    first source of each write group, then the number of written sources (see :func:`write_groups`)."""
+
+    rows: list[int]
+    partitions: int
+    group_starts: tuple[int, ...]
+
+
+def size_run(ctx: GlobalContext, paths: Sequence[str], docs_per_partition: int, written: int | None = None) -> RunSize:
+    """Rows of each Parquet source in ``paths`` (footers, read by the workers), ``P = ceil(rows /
+    docs_per_partition)`` partitions, and write groups of the first ``written`` sources (default: all;
+    the others, a reference index's, are not written): one per partition, at least ``MIN_WRITE_GROUPS``."""
+    rows = ctx.map(row_count, paths, Resources(num_cpus=0.5))
+    partitions = max(1, math.ceil(sum(rows) / docs_per_partition))
+    return RunSize(rows, partitions, write_groups(rows[:written], max(partitions, MIN_WRITE_GROUPS)))
+
+
+def row_count(url: str) -> int:
+    """Rows of one Parquet file, from its footer."""
+    with storage.open_input(url) as f:
+        return int(pq.read_metadata(f).num_rows)

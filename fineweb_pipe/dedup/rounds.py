@@ -43,11 +43,6 @@ class Source:
     reference: bool
 
 
-def row_count(url: str) -> int:
-    with storage.open_input(url) as f:
-        return int(pq.read_metadata(f).num_rows)
-
-
 def text_lengths(texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False).astype(np.int64)
 

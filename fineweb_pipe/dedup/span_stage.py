@@ -3,18 +3,13 @@ rounds of parallel work (:mod:`.span_rounds`) on the partitioned exchange. See `
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from fineweb_pipe import storage
 from fineweb_pipe.dedup.normalize import NormalizeConfig
-from fineweb_pipe.dedup.plan import Files, write_groups
-from fineweb_pipe.dedup.rounds import row_count
+from fineweb_pipe.dedup.plan import Files, size_run
 from fineweb_pipe.dedup.span_rounds import (TOO_SHORT, CountTask, ShardOutput, SpanTask, SpanWriteTask, count_task,
                                             span_task, span_write_task)
 from fineweb_pipe.dedup.spans import SpanConfig
-from fineweb_pipe.dedup.stage import MIN_WRITE_GROUPS, round_figures
-from fineweb_pipe.resumable import Resumable
+from fineweb_pipe.resumable import Rounds
 from fineweb_pipe.stage import GlobalContext, GlobalStage, Resources
 
 EXAMPLE_SPANS = 10
@@ -44,16 +39,10 @@ class SpanDedup(GlobalStage):
 
     def run(self, ctx: GlobalContext) -> None:
         work = ctx.work_dir
-        measured: dict[str, list[dict[str, Any]]] = {}
-
-        def rounds(name: str, fn: Any, tasks: list[Any]) -> list[dict[str, Any]]:
-            measured[name] = ctx.map(Resumable(fn, storage.join(work, "_done", name)), tasks, self.resources)
-            return measured[name]
-
+        rounds = Rounds(ctx, self.resources)
         inputs = list(ctx.inputs)
-        rows = ctx.map(row_count, [ref.path for ref in inputs], Resources(num_cpus=0.5))
-        partitions = max(1, math.ceil(sum(rows) / self.docs_per_partition))
-        group_starts = write_groups(rows, max(partitions, MIN_WRITE_GROUPS))
+        size = size_run(ctx, [ref.path for ref in inputs], self.docs_per_partition)
+        partitions, group_starts = size.partitions, size.group_starts
         spans, decisions = Files(work, "spans", len(inputs)), Files(work, "decisions", partitions)
 
         rounds("spans", span_task, [SpanTask(i, ref.path, self.config, partitions, spans)
@@ -71,12 +60,11 @@ class SpanDedup(GlobalStage):
             for g in range(len(group_starts) - 1)])
 
         shards = [s for w in written for s in w["shards"]]
-        # A shard's CPU: its own write, and its share (by documents) of the other rounds.
+        # A shard's CPU: its own write, and its share of the other rounds.
         docs_in = sum(s["docs_in"] for s in shards)
-        shared_cpu = sum(r["cpu_s"] for name in ("spans", "count") for r in measured[name])
-        for ref, s in zip(inputs, shards):
-            ctx.record(ref.shard, s["docs_in"], s["docs_out"], {TOO_SHORT: s["dropped"]},
-                       s["cpu_s"] + shared_cpu * s["docs_in"] / max(docs_in, 1),
+        shares = rounds.cpu_shares([s["docs_in"] for s in shards], own=("write",))
+        for ref, s, share in zip(inputs, shards, shares):
+            ctx.record(ref.shard, s["docs_in"], s["docs_out"], {TOO_SHORT: s["dropped"]}, s["cpu_s"] + share,
                        {"spans_removed": s["spans_removed"], "documents_changed": s["changed"],
                         "characters_removed": s["chars_removed"]})
         texts = {int(h): t for w in written for h, t in w["examples"].items()}
@@ -98,5 +86,5 @@ class SpanDedup(GlobalStage):
             "documents_dropped": total["dropped"],
             "characters_removed": total["chars_removed"],
             "most_repeated": [{"documents": n, "text": texts.get(h, "")} for h, n in most],
-            "rounds": {name: round_figures(results) for name, results in measured.items()},
+            "rounds": rounds.figures(),
         })

@@ -22,9 +22,8 @@ largest cluster, except in the bucket round (a bucket is never split). See ``doc
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -32,21 +31,18 @@ import numpy as np
 from fineweb_pipe import storage
 from fineweb_pipe.dedup import index
 from fineweb_pipe.dedup.clusters import ClusterTask, cluster_task
-from fineweb_pipe.dedup.components import Rounds, UnionFindTask, star_components, union_find_task
+from fineweb_pipe.dedup.components import UnionFindTask, star_components, union_find_task
 from fineweb_pipe.dedup.nodes import KEEP_RULES, NodeLayout
-from fineweb_pipe.dedup.plan import Files, Plan, write_groups
-from fineweb_pipe.dedup.rounds import BucketTask, SignatureTask, Source, bucket_task, row_count, signature_task
+from fineweb_pipe.dedup.plan import Files, Plan, size_run
+from fineweb_pipe.dedup.rounds import BucketTask, SignatureTask, Source, bucket_task, signature_task
 from fineweb_pipe.dedup.signatures import MinHashParams
 from fineweb_pipe.dedup.verify import CheckTask, ServeTask, check_task, serve_task
 from fineweb_pipe.dedup.write import NEAR_DUPLICATE, ShardOutput, WriteTask, write_task
-from fineweb_pipe.resumable import Resumable
+from fineweb_pipe.resumable import Rounds
 from fineweb_pipe.stage import GlobalContext, GlobalStage, Resources
 from fineweb_pipe.stats import Histogram
 
 EXAMPLE_CLUSTERS = 5
-# Write tasks: one per partition, and at least this many where there are as many shards, so that a
-# small run still writes its shards in parallel.
-MIN_WRITE_GROUPS = 64
 
 
 class MinHashDedup(GlobalStage):
@@ -81,25 +77,18 @@ class MinHashDedup(GlobalStage):
 
     def run(self, ctx: GlobalContext) -> None:
         work = ctx.work_dir
-        done = storage.join(work, "_done")
-        measured: dict[str, list[dict[str, Any]]] = {}
-
-        def rounds(name: str, fn: Any, tasks: list[Any]) -> list[dict[str, Any]]:
-            results = ctx.map(Resumable(fn, storage.join(done, name)), tasks, self.resources)
-            measured[name] = results
-            return results
-
+        rounds = Rounds(ctx, self.resources)
         sources = [Source(i, ref.shard, ref.path, storage.join(work, "sig", f"s{i}.parquet"), False)
                    for i, ref in enumerate(ctx.inputs)]
         if self.reference_index:
             for path in index.load_index(self.reference_index, self.params):
                 shard = storage.basename(path).removesuffix(".parquet")
                 sources.append(Source(len(sources), f"reference/{shard}", path, path, True))
-        rows = ctx.map(row_count, [s.path for s in sources], Resources(num_cpus=0.5))
-        partitions = max(1, math.ceil(sum(rows) / self.docs_per_partition))
         inputs = [s for s in sources if not s.reference]
-        plan = Plan(work, partitions, NodeLayout.fitting(len(sources), max(rows)),
-                    write_groups(rows[:len(inputs)], max(partitions, MIN_WRITE_GROUPS)), self.params.num_perm)
+        size = size_run(ctx, [s.path for s in sources], self.docs_per_partition, written=len(inputs))
+        partitions = size.partitions
+        plan = Plan(work, partitions, NodeLayout.fitting(len(sources), max(size.rows)), size.group_starts,
+                    self.params.num_perm)
         node_files, band_files = plan.files("nodes", len(sources)), plan.files("bands", len(sources))
         edges = plan.files("edges", partitions)
         candidates, requests = plan.files("candidates", partitions), plan.files("requests", partitions)
@@ -129,9 +118,7 @@ class MinHashDedup(GlobalStage):
         cluster_files = plan.files("clusters", partitions)
         clusters = rounds("clusters", cluster_task, [
             ClusterTask(p, plan, node_files, labelled, cluster_files) for p in range(partitions)])
-        sizes: Counter = Counter()
-        for c in clusters:
-            sizes.update({int(k): n for k, n in c["sizes"].items()})
+        sizes = GroupSizes.of(clusters)
         largest = sorted((pair for c in clusters for pair in c["largest"]), key=lambda p: (-p[1], p[0]))
         example_labels = tuple(label for label, _ in largest[:EXAMPLE_CLUSTERS])
 
@@ -145,17 +132,13 @@ class MinHashDedup(GlobalStage):
         if self.save_index:
             index.write_manifest(self.save_index, self.params, [s.shard for s in inputs])
 
-        # Each shard's CPU: its own signature and write work, and its share (by documents) of the rounds
-        # over partitions, so that the stage's total is all the work it did.
+        # Each shard's CPU: its own signature and write work, and its share of the rounds over partitions.
         docs_in = sum(w["docs_in"] for w in written)
-        shared_cpu = sum(r["cpu_s"] for name, results in measured.items() if name not in ("signatures", "write")
-                         for r in results)
-        for s, w in zip(inputs, written):
-            cpu = signed[s.index]["cpu_s"] + w["cpu_s"] + shared_cpu * w["docs_in"] / max(docs_in, 1)
+        shares = rounds.cpu_shares([w["docs_in"] for w in written], own=("signatures", "write"))
+        for s, w, share in zip(inputs, written, shares):
+            cpu = signed[s.index]["cpu_s"] + w["cpu_s"] + share
             ctx.record(s.shard, w["docs_in"], w["docs_out"], {NEAR_DUPLICATE: w["removed"]}, cpu)
         removed = sum(w["removed"] for w in written)
-        histogram = Histogram.log_bins()
-        histogram.add(np.repeat(np.array(list(sizes), dtype=np.int64), list(sizes.values())))
         examples: dict[int, list[dict[str, Any]]] = {label: [] for label in example_labels}
         for w in written:
             for row in w["examples"]:
@@ -170,20 +153,19 @@ class MinHashDedup(GlobalStage):
             "docs_in": docs_in,
             "removed": removed,
             "removed_share": removed / docs_in if docs_in else 0.0,
-            "clusters": sum(sizes.values()),
-            "docs_in_clusters": sum(k * n for k, n in sizes.items()),
-            "cluster_sizes": {str(k): sizes[k] for k in sorted(sizes)},
-            "cluster_size_histogram": histogram.to_json(),
+            "clusters": sizes.groups,
+            "docs_in_clusters": sizes.documents,
+            "cluster_sizes": sizes.by_size(),
+            "cluster_size_histogram": sizes.histogram(),
             "removed_for_reference": sum(c["reference_hits"] for c in clusters),
             "examples": [{"cluster_id": label, "size": size,
                           "members": sorted(examples[label], key=lambda r: not r["kept"])}
                          for label, size in largest[:EXAMPLE_CLUSTERS]],
             **section,
-            "cpu_s": {name: round(sum(r["cpu_s"] for r in results), 3) for name, results in
-                      [("signatures", signed), ("buckets", buckets),
-                       ("verify", measured.get("verify-serve", []) + measured.get("verify-check", [])),
-                       ("clusters", clusters), ("write", groups)]},
-            "rounds": {name: round_figures(results) for name, results in measured.items()},
+            "cpu_s": rounds.cpu_figures({"signatures": ("signatures",), "buckets": ("buckets",),
+                                         "verify": ("verify-serve", "verify-check"), "clusters": ("clusters",),
+                                         "write": ("write",)}),
+            "rounds": rounds.figures(),
         })
 
     def _components(self, plan: Plan, rounds: Rounds, edges: Files, edge_count: int) -> tuple[dict[str, Any], Files]:
@@ -199,8 +181,34 @@ class MinHashDedup(GlobalStage):
         return {"algorithm": "large_star_small_star", "rounds": steps, "edges": edge_count}, partials
 
 
-def round_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tasks, files written and rows read per task in one round: how evenly the work was spread."""
-    rows_in = [r["rows_in"] for r in results]
-    return {"tasks": len(results), "files": sum(r["files"] for r in results),
-            "rows_in_max": max(rows_in, default=0), "rows_in_mean": round(sum(rows_in) / max(len(rows_in), 1), 1)}
+@dataclass(frozen=True)
+class GroupSizes:
+    """How many groups of each size a dedup run found (clusters of near-duplicates, documents with one
+    key): the stats section's group counts, documents in groups, sizes and their histogram."""
+
+    counts: Counter[int]  # groups by size
+
+    @classmethod
+    def of(cls, results: list[dict[str, Any]]) -> GroupSizes:
+        """Summed from the partial counts (``{"sizes": {"<size>": groups}}``) of a round's tasks."""
+        counts: Counter[int] = Counter()
+        for r in results:
+            counts.update({int(k): n for k, n in r["sizes"].items()})
+        return cls(counts)
+
+    @property
+    def groups(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def documents(self) -> int:
+        return sum(k * n for k, n in self.counts.items())
+
+    def by_size(self) -> dict[str, int]:
+        return {str(k): self.counts[k] for k in sorted(self.counts)}
+
+    def histogram(self) -> dict[str, list]:
+        """Log-binned histogram of the group sizes, one entry per group."""
+        histogram = Histogram.log_bins()
+        histogram.add(np.repeat(np.array(list(self.counts), dtype=np.int64), list(self.counts.values())))
+        return histogram.to_json()
