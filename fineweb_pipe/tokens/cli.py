@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fineweb_pipe.engine.context import Mapper, PhaseContext, run_task, sequential_map
+from fineweb_pipe.errors import EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
 from fineweb_pipe.stage import Resources, ShardRef
 from fineweb_pipe.tokens.shards import Manifest, ShardError, ShardInfo, documents, read_index, validate
 from fineweb_pipe.tokens.stage import Tokenize
@@ -157,7 +158,7 @@ def inspect_command(args: argparse.Namespace) -> int:
         problems = validate(args.folder, check_hashes=args.hashes)
     except ShardError as e:
         print(f"inspect-shards: {e}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     print(f"{args.folder}: format {manifest.format}, {manifest.dtype}, vocab {manifest.vocab_size}, "
           f"delimiter {manifest.delimiter.token!r} = {manifest.delimiter.id} ({manifest.delimiter.position}), "
           f"seed {manifest.seed}")
@@ -172,7 +173,7 @@ def inspect_command(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
     print("checks: " + ("ok" if not problems else f"{len(problems)} problems"))
-    return 0 if not problems else 1
+    return EXIT_OK if not problems else EXIT_INTEGRITY
 
 
 def _show_sample(args: argparse.Namespace, manifest: Manifest, shard: ShardInfo) -> list[str]:

@@ -258,9 +258,9 @@ class Manifest:
         if not os.path.exists(path):
             raise ShardError(f"{path} not found: the shard set is incomplete (the manifest is written last) "
                              "or the folder is not a token shard folder")
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
         try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
             return cls(
                 format=data["format"],
                 dtype=data["dtype"],
@@ -271,7 +271,7 @@ class Manifest:
                 shards=[ShardInfo(**s) for s in data["shards"]],
                 shard_tokens=data["shard_tokens"],
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError) as e:  # ValueError: not JSON, or not UTF-8
             raise ShardError(f"{path}: not a token shard manifest ({e})") from e
 
 

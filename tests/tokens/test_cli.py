@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from sample_texts import sample_texts
 
+from fineweb_pipe.errors import EXIT_INTEGRITY, EXIT_USAGE
 from fineweb_pipe.tokens.cli import add_commands, parquet_inputs
 
 
@@ -67,8 +68,18 @@ def test_inspect_reports_a_damaged_shard(output, tmp_path, capsys):
     with open(damaged, "r+b") as f:
         f.truncate(10)
     args = _parse("inspect-shards", str(tokens))
-    assert args.func(args) == 1
+    assert args.func(args) == EXIT_INTEGRITY
     assert damaged.name in capsys.readouterr().err
+
+
+def test_inspect_refuses_a_folder_without_a_sound_manifest_in_one_line(tmp_path, capsys):
+    args = _parse("inspect-shards", str(tmp_path))
+    assert args.func(args) == EXIT_USAGE
+    assert "manifest.json not found" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_bytes(b"\x89PNG not json")
+    assert args.func(args) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not a token shard manifest" in error
 
 
 def test_tokenize_prints_a_short_summary_and_the_json_on_request(output, tmp_path, capsys):
