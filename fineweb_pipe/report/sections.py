@@ -146,7 +146,8 @@ def removals_section(stats: Stats) -> Section:
     chart = hbar_chart([f"{stage} · {reason}" for stage, reason, _, _ in top],
                        [Series("removed", [n for _, _, n, _ in top])], title="Documents removed, by reason")
     blocks: list[Block] = [
-        Chart(chart, f"The {len(top)} most frequent removal reasons across all filters."),
+        Chart(chart, f"The {len(top)} most frequent removal reasons across all filters." if len(top) > 1
+              else "The one reason any filter removed documents for."),
         Table(["filter", "reason", "removed", "of the filter's input"],
               [[stage, reason, count(n), share(n, docs_in)] for stage, reason, n, docs_in in reasons],
               text_columns=2),
@@ -202,7 +203,8 @@ def languages_section(stats: Stats, steps: Sequence[LanguageStep] | None = ()) -
         Series("after", [after.get(c, 0) for c in top])]
     blocks: list[Block] = [
         Chart(hbar_chart(top, series, title="Documents per language"),
-              f"The {len(top)} most frequent languages, {'before and after filtering' if before else 'in the output'}."),
+              (f"The {len(top)} most frequent languages" if len(top) > 1 else "The one language")
+              + f", {'before and after filtering' if before else 'in the output'}."),
         Table(headers, [row(c) for c in codes]),
     ]
     if set_aside:
@@ -259,10 +261,13 @@ def _cluster_size_chart(cluster_sizes: Mapping[str, Any], noun: str = "clusters"
     return Chart(histogram(edges, series, title=title), caption, _bins_table(edges, series, compact))
 
 
+NEAR_DUPLICATES = "Near-duplicates (MinHash)"  # beside the exact, URL and span dedup sections
+
+
 def dedup_section(stats: Stats) -> Section:
     dedup = _section_data(stats, "dedup")
     if not dedup:
-        return Section("dedup", "Deduplication", missing="no deduplication stage ran in this run")
+        return Section("dedup", NEAR_DUPLICATES, missing="no near-duplicate (MinHash) stage ran in this run")
     figures = []
     if "removed_share" in dedup:
         figures.append(("removed", f"{100 * float(dedup['removed_share']):.1f}%"))
@@ -276,7 +281,7 @@ def dedup_section(stats: Stats) -> Section:
     clusters = [_cluster(example) for example in dedup.get("examples") or []]
     if clusters:
         blocks.append(Clusters("example clusters (documents judged near-duplicates of each other)", clusters))
-    return Section("dedup", "Deduplication", blocks)
+    return Section("dedup", NEAR_DUPLICATES, blocks)
 
 
 KEYED_DEDUP_TITLES = {"exact": "Exact duplicates", "url": "URL duplicates"}
