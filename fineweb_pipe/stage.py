@@ -266,6 +266,9 @@ class GlobalContext(Protocol):
     def output_path(self, shard: str) -> str:
         """Where this stage writes the output shard ``shard`` (atomically, see :func:`writers.atomic`)."""
 
+    def removed_path(self, shard: str) -> str:
+        """Where this stage writes the documents it removes from ``shard`` (``removed/<stage>/<shard>.parquet``)."""
+
     def record(self, shard: str, docs_in: int, docs_out: int, dropped: dict[str, int], cpu_s: float,
                counters: dict[str, int] | None = None) -> None:
         """Add this stage's counts for one shard to the run's stats."""

@@ -29,7 +29,6 @@ in one task: every task reads about ``edges / P`` rows. Each task writes one exc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +41,7 @@ from fineweb_pipe.dedup.nodes import lookup
 from fineweb_pipe.dedup.plan import Files, Plan
 from fineweb_pipe.dedup.signatures import U64, fmix64
 from fineweb_pipe.exchange import read_partition, write_partitioned
+from fineweb_pipe.resumable import Rounds
 
 EDGES = pa.schema([("lo", pa.int64()), ("hi", pa.int64())])  # an undirected edge, lo < hi
 # A node's minimum over one edge partition's edges; ``asker``: that edge partition if it needs mu(node)
@@ -51,8 +51,6 @@ MINIMUMS = pa.schema([("node", pa.int64()), ("min", pa.int64())])  # mu(node), t
 _MIX = U64(0x9E3779B97F4A7C15)
 
 Star = Literal["large", "small"]
-# ``rounds(name, fn, tasks)``: one resumable round of ``fn`` over ``tasks``, their results in order.
-Rounds = Callable[[str, Callable[[Any], dict[str, Any]], list[Any]], list[dict[str, Any]]]
 
 
 def union_find(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -165,7 +165,7 @@ class Decontaminate(GlobalStage):
         inputs = list(ctx.inputs)
         results = Rounds(ctx, self.resources)("filter", filter_task, [
             FilterTask(i, ref.path, ctx.output_path(ref.shard),
-                       storage.join(ctx.run_dir, "removed", self.name, f"{ref.shard}.parquet"), folder, self.action,
+                       ctx.removed_path(ref.shard), folder, self.action,
                        self.samples) for i, ref in enumerate(inputs)])
         docs_in = sum(r["docs_in"] for r in results)
         # A shard's CPU: its own filtering, and its share of building the index (none when reused).

@@ -187,7 +187,7 @@ class KeyedDedup(GlobalStage):
         largest = sorted((tuple(g) for d in decided for g in d["largest"]), key=lambda g: (-g[2], g[0], g[1]))
         examples = tuple((hi, lo) for hi, lo, _ in largest[:EXAMPLE_GROUPS])
         outputs = [ShardOutput(i, ref, ctx.output_path(ref.shard),
-                               storage.join(ctx.run_dir, "removed", self.name, f"{ref.shard}.parquet"))
+                               ctx.removed_path(ref.shard))
                    for i, ref in enumerate(inputs)]
         groups = rounds("write", keyed_write_task, [
             KeyedWriteTask(g, plan, tuple(outputs[plan.group_starts[g]:plan.group_starts[g + 1]]), self.reason,

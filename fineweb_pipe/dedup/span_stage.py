@@ -3,7 +3,6 @@ rounds of parallel work (:mod:`.span_rounds`) on the partitioned exchange. See `
 
 from __future__ import annotations
 
-from fineweb_pipe import storage
 from fineweb_pipe.dedup.normalize import NormalizeConfig
 from fineweb_pipe.dedup.plan import Files, size_run
 from fineweb_pipe.dedup.span_rounds import (TOO_SHORT, CountTask, ShardOutput, SpanTask, SpanWriteTask, count_task,
@@ -52,7 +51,7 @@ class SpanDedup(GlobalStage):
         most = sorted((tuple(pair) for c in counted for pair in c["most_repeated"]), key=lambda p: (-p[1], p[0]))
         most = most[:EXAMPLE_SPANS]
         outputs = [ShardOutput(i, ref.path, ctx.output_path(ref.shard),
-                               storage.join(ctx.run_dir, "removed", self.name, f"{ref.shard}.parquet"))
+                               ctx.removed_path(ref.shard))
                    for i, ref in enumerate(inputs)]
         written = rounds("write", span_write_task, [
             SpanWriteTask(g, tuple(outputs[group_starts[g]:group_starts[g + 1]]), self.config, self.min_words,

@@ -124,7 +124,7 @@ class MinHashDedup(GlobalStage):
 
         members = plan.files("members", labelled.writers)
         outputs = [ShardOutput(s, ctx.output_path(s.shard),
-                               storage.join(ctx.run_dir, "removed", self.name, f"{s.shard}.parquet")) for s in inputs]
+                               ctx.removed_path(s.shard)) for s in inputs]
         groups = rounds("write", write_task, [
             WriteTask(g, plan, tuple(outputs[plan.group_starts[g]:plan.group_starts[g + 1]]), self.keep, members,
                       cluster_files, example_labels, self.save_index) for g in range(plan.groups)])

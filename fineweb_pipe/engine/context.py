@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from fineweb_pipe import storage
+from fineweb_pipe.engine.run_folder import REMOVED
 from fineweb_pipe.stage import Resources, ShardRef
 from fineweb_pipe.stats import StageCounts
 
@@ -66,6 +68,9 @@ class PhaseContext:
 
     def output_path(self, shard: str) -> str:
         return os.path.join(self.output_dir, f"{shard}.parquet")
+
+    def removed_path(self, shard: str) -> str:
+        return storage.join(self.run_dir, REMOVED, self.stage_name, f"{shard}.parquet")
 
     def record(self, shard: str, docs_in: int, docs_out: int, dropped: dict[str, int], cpu_s: float,
                counters: dict[str, int] | None = None) -> None:

@@ -94,11 +94,11 @@ def test_every_document_comes_out_once_whatever_the_write_batch(corpus: Path, tm
 def test_a_later_crawl_is_deduplicated_against_a_saved_index(corpus: Path, tmp_path: Path) -> None:
     shards = sorted(glob.glob(str(corpus / "docs" / "*.parquet")))
     index_dir = str(tmp_path / "index")
-    first = PhaseContext.local("dedup", [ShardRef("a", shards[0])], str(tmp_path / "first"))
+    first = PhaseContext.local("minhash_dedup", [ShardRef("a", shards[0])], str(tmp_path / "first"))
     MinHashDedup(save_index=index_dir).run(first)
     survivors = pq.read_table(first.output_path("a"), columns=["id"])["id"].to_pylist()
     # The "later crawl" re-crawled the first shard: every survivor is now a duplicate of the index.
-    later = PhaseContext.local("dedup", [ShardRef("b", shards[0])], str(tmp_path / "later"))
+    later = PhaseContext.local("minhash_dedup", [ShardRef("b", shards[0])], str(tmp_path / "later"))
     MinHashDedup(reference_index=index_dir).run(later)
     assert pq.read_table(later.output_path("b")).num_rows <= first.total().docs_out - len(survivors) + 5
     removed = pq.read_table(str(tmp_path / "later" / "removed" / "minhash_dedup" / "b.parquet"))
