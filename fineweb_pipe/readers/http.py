@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import zlib
 from collections.abc import Callable
@@ -72,6 +73,8 @@ def decode_transfer(response: HttpResponse, max_bytes: int) -> Payload:
     the bytes look encoded, and a failure keeps the raw body (``content_encoding``, with the error).
     """
     body = response.body
+    if "content-encoding" not in response.headers and "transfer-encoding" not in response.headers:
+        return Payload(body, None, None)  # (most responses: stored decoded)
     if "chunked" in response.headers.get("transfer-encoding", "").lower() and re.match(rb"[0-9a-fA-F]+\r?\n", body):
         try:
             body = _dechunk(body)
@@ -203,7 +206,7 @@ def decode_html(body: bytes, declared: str | None) -> Decoded:
     The result is valid UTF-8 (Arrow and Parquet need it). A UTF-8 page comes back as its own bytes:
     decoding a non-ASCII page to a Python ``str`` and encoding it again for Arrow cost ~1 ms per 150 kB.
     """
-    name = _codec(map_encoding_to_html5(declared)) if declared else None
+    name = _declared_codec(declared) if declared else None
     valid = _is_utf8(body)  # UTF-8 checked once: the check is a third of the time of a UTF-8 page
     if name == "utf-8":
         if valid:
@@ -275,6 +278,13 @@ def _fits_utf8(body: bytes) -> bool:
     damaged = text.count("\ufffd") - body.count(_UTF8_REPLACEMENT)
     valid = len(text) - len(text.encode("ascii", "ignore")) - damaged
     return 2 * damaged <= valid
+
+
+@functools.lru_cache(maxsize=1024)
+def _declared_codec(label: str) -> str | None:
+    """The codec a declared charset label names (HTML5's mapping): looked up once per label, as the
+    lookups took a quarter of the time of checking a 20 kB UTF-8 page."""
+    return _codec(map_encoding_to_html5(label))
 
 
 def _codec(label: str | None) -> str | None:

@@ -132,14 +132,18 @@ def http_response(body: bytes, *headers: str, content_type: str = "text/html") -
     return head.encode() + b"\r\n\r\n" + body
 
 
+def warc_record(n: int, block: bytes, content_length: int | None = None) -> bytes:
+    """A response record (no digest) holding ``block``; ``content_length`` is what its header claims."""
+    length = len(block) if content_length is None else content_length
+    header = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://example.com/{n}\r\n"
+              f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
+              f"Content-Type: application/http; msgtype=response\r\nContent-Length: {length}\r\n\r\n")
+    return header.encode() + block + b"\r\n\r\n"
+
+
 def warc_gz(path: Path, *blocks: bytes) -> Path:
     """A .warc.gz of response records holding ``blocks`` (HTTP responses), one gzip member each."""
-    with path.open("wb") as out:
-        for n, block in enumerate(blocks):
-            header = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://example.com/{n}\r\n"
-                      f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
-                      f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(block)}\r\n\r\n")
-            out.write(gzip.compress(header.encode() + block + b"\r\n\r\n", compresslevel=1))
+    path.write_bytes(b"".join(gzip.compress(warc_record(n, block), compresslevel=1) for n, block in enumerate(blocks)))
     return path
 
 
@@ -201,3 +205,37 @@ def test_arc_files_are_refused_with_what_to_do() -> None:
     with pytest.raises(ConfigurationError, match=r"crawl/a\.arc\.gz: ARC files are not read; convert them to WARC"):
         reader_for("crawl/a.arc.gz")
     assert not any(fnmatch.fnmatch("a.arc.gz", p) for p in WarcReader.patterns)
+
+
+def page_block(n: int, extra: str = "") -> bytes:
+    return http_response(f"<html><body><p>page {n} {'text ' * 200}</p>{extra}</body></html>".encode())
+
+
+@pytest.mark.parametrize("members", [True, False], ids=["gzip-per-record", "plain"])
+def test_a_lying_content_length_without_a_digest_is_cut_at_the_record_it_runs_into(tmp_path: Path,
+                                                                                  members: bool) -> None:
+    """No WARC-Block-Digest to check: a Content-Length running into the next record (too long, or a record
+    cut short by a crashed writer with more appended) is still found, and the records after it read."""
+    blocks = [page_block(n) for n in range(5)]
+    records = [warc_record(0, blocks[0]), warc_record(1, blocks[1], len(blocks[1]) + 300),  # too long
+               warc_record(2, blocks[2]), warc_record(3, blocks[3])[:250], warc_record(4, blocks[4])]  # 3 cut
+    path = tmp_path / ("lying.warc.gz" if members else "lying.warc")
+    path.write_bytes(b"".join(gzip.compress(r) for r in records) if members else b"".join(records))
+    rows, counts = read_all(path)
+    assert [row[schema.URL] for row in rows] == [f"http://example.com/{n}" for n in (0, 1, 2, 4)]  # 3: no body
+    assert rows[1][schema.HTML] == blocks[1].split(b"\r\n\r\n", 1)[1].decode()  # cut where record 2 starts
+    assert [(e["type"], e["offset"]) for e in counts.error_list] == [  # offsets in the decompressed stream
+        ("content_length_mismatch", len(records[0])), ("content_length_mismatch", sum(map(len, records[:3])))]
+
+
+@pytest.mark.parametrize("members", [True, False], ids=["gzip-per-record", "plain"])
+def test_a_page_showing_a_warc_record_is_kept_whole(tmp_path: Path, members: bool) -> None:
+    """A page whose text holds a WARC record (CRLF lines and all), with a right Content-Length and no
+    digest: the next record starts right after its block, so it is one page, not a record cut short."""
+    shown = "<pre>WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 5\r\n\r\nhello</pre>"
+    records = [warc_record(n, page_block(n, shown if n == 1 else "")) for n in range(3)]
+    path = tmp_path / ("shown.warc.gz" if members else "shown.warc")
+    path.write_bytes(b"".join(gzip.compress(r) for r in records) if members else b"".join(records))
+    rows, counts = read_all(path)
+    assert len(rows) == 3 and shown in rows[1][schema.HTML] and rows[1][schema.HTML].endswith("</body></html>")
+    assert not counts.errors
