@@ -1,12 +1,14 @@
 """Reader speed per format on the same documents, next to what the bytes alone cost to read.
 
-    python benchmarks/bench_readers.py [--mb 30] [--repeat 3]
+    python benchmarks/bench_readers.py [--mb 30] [--repeat 5]
 
 Writes the same generated documents as .warc.gz (HTML responses), .wet.gz, .jsonl, .jsonl.gz,
 .jsonl.zst and Parquet into a temporary folder, then reads each with its reader and with a baseline:
 a plain buffered read of the same (decompressed) bytes, ``json.loads`` per line over a buffered file for
 JSONL, and FastWARC's own iteration (its gzip stream, every record's content read) for WARC/WET.
-Rates are per CPU second of this process (one core): MB of decompressed input and documents.
+Rates are per CPU second of this process (one core): MB of decompressed input and documents. Each reader,
+its baseline and the plain read run in turn ``--repeat`` times; rates are medians, and reader/baseline is the
+median of the ratios of each turn (a shared machine's load changes between turns, less within one).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import gzip
 import io
 import json
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -72,14 +75,16 @@ def write_inputs(folder: Path, texts: list[str]) -> dict[str, Path]:
     return paths
 
 
-def cpu_seconds(fn: Callable[[], int], repeat: int) -> tuple[float, int]:
-    """The fastest of ``repeat`` runs, in CPU seconds of this process, and what ``fn`` returned."""
-    best, result = float("inf"), 0
+def cpu_seconds(fns: list[Callable[[], int]], repeat: int) -> list[list[float]]:
+    """CPU seconds of this process for each of ``fns``, run in turn ``repeat`` times (alternating, so that
+    a change in the machine's load hits all of them alike): one list of times per function."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        start = time.process_time()
-        result = fn()
-        best = min(best, time.process_time() - start)
-    return best, result
+        for fn, spent in zip(fns, times):
+            start = time.process_time()
+            fn()
+            spent.append(time.process_time() - start)
+    return times
 
 
 def read_with(reader: Callable[[], object], path: Path) -> Callable[[], int]:
@@ -122,7 +127,7 @@ def fastwarc_iteration(path: Path) -> Callable[[], int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=30, help="MB of document text (default 30)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each, fastest kept (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="turns of each, medians kept (default 5)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         texts = documents(int(args.mb * 1e6))
@@ -141,12 +146,13 @@ def main() -> None:
         for name, (reader, baseline_name, baseline) in readers.items():
             path = paths[name]
             size = path.stat().st_size if name == ".parquet" else buffered_read(path)()
-            seconds, docs = cpu_seconds(read_with(reader, path), args.repeat)
-            base_seconds, _ = cpu_seconds(baseline(path), args.repeat)
-            plain, _ = cpu_seconds(buffered_read(path), args.repeat)
+            docs = read_with(reader, path)()
+            ours, base, plain = cpu_seconds([read_with(reader, path), baseline(path), buffered_read(path)], args.repeat)
+            ratio = statistics.median(o / b for o, b in zip(ours, base))
+            seconds, base_seconds = statistics.median(ours), statistics.median(base)
             print(f"{name:11} {size / 1e6 / seconds:11.1f} {docs / seconds:9.0f} {baseline_name:28} "
-                  f"{size / 1e6 / base_seconds:7.1f} {seconds / base_seconds:14.2f}x"
-                  f"   (plain buffered read {size / 1e6 / plain:.0f} MB/s)")
+                  f"{size / 1e6 / base_seconds:7.1f} {ratio:14.2f}x"
+                  f"   (plain buffered read {size / 1e6 / statistics.median(plain):.0f} MB/s)")
 
 
 if __name__ == "__main__":
