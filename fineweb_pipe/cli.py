@@ -128,9 +128,9 @@ def main_for_pipeline(pipeline: Pipeline, argv: Sequence[str] | None = None) -> 
 def _cmd_run(args: argparse.Namespace) -> int:
     try:
         pipeline = load_pipeline(args.pipeline)
-    except (ValueError, TypeError) as exc:  # the pipeline's own checks (duplicate step names, a non-stage)
-        print(f"error: {args.pipeline}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (ValueError, TypeError, PipelineError) as exc:  # the pipeline's checks (duplicate step names, a
+        print(f"error: {args.pipeline}: {exc}", file=sys.stderr)  # non-stage) or a stage's (a file not found)
+        return exc.exit_code if isinstance(exc, PipelineError) else EXIT_USAGE
     return run_pipeline(pipeline, args)
 
 

@@ -15,7 +15,7 @@ Optional steps, off by default (FineWeb itself has neither):
 import os
 
 from fineweb_pipe.cli import main_for_pipeline
-from fineweb_pipe.dedup import Decontaminate, MinHashDedup, UrlDedup
+from fineweb_pipe.dedup import Decontaminate, MinHashDedup, UrlDedup, parse_benchmarks
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.stages.extraction import LanguagePrescreen, TrafilaturaExtractor
 from fineweb_pipe.stages.language import LanguageFilter
@@ -27,7 +27,7 @@ from fineweb_pipe.tokens.stage import Tokenize
 EXACT = os.environ.get("FINEWEB_EXACT") == "1"
 URL_DEDUP = os.environ.get("FINEWEB_URL_DEDUP") == "1"
 # name=path pairs: JSONL, Parquet, plain text or Arrow files with one example a row (docs/dedup.md).
-BENCHMARKS = dict(pair.split("=", 1) for pair in os.environ.get("FINEWEB_DECONTAMINATE", "").split(",") if pair)
+BENCHMARKS = parse_benchmarks(os.environ.get("FINEWEB_DECONTAMINATE", ""), "FINEWEB_DECONTAMINATE")
 
 pipeline = Pipeline(
     name="fineweb",

@@ -91,3 +91,18 @@ def test_the_optional_url_dedup_and_decontamination_steps(run: Path, tmp_path: P
 
     for document in removed:  # the sample's prose repeats phrases: each removed one shares a 13-gram
         assert windows(document["text"]) & windows(leaked), document["id"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("gsm8k", "FINEWEB_DECONTAMINATE: 'gsm8k' is not name=path"),
+    ("gsm8k=evals/missing.jsonl", "benchmark 'gsm8k': evals/missing.jsonl not found"),
+])
+def test_a_wrong_decontamination_setting_stops_before_any_work(spec: str, message: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FINEWEB_DECONTAMINATE", spec)
+    assert main(["run", str(REPO / "pipelines" / "fineweb.py"), "--input", str(tmp_path),
+                 "--output", str(tmp_path / "out"), "--engine", "local", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error
+    assert not (tmp_path / "out").exists()

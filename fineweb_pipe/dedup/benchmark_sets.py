@@ -34,21 +34,59 @@ class Benchmark:
                                      "convert it to JSONL or Parquet with one example per row")
         if ":" in self.name:
             raise ConfigurationError(f"benchmark {self.name!r}: a name may not hold ':' (it separates the example)")
+        # Checked when the pipeline is built, not hours later when the stage's turn comes.
+        if not storage.exists(self.path):
+            raise ConfigurationError(f"benchmark {self.name!r}: {self.path} not found; give the path of its "
+                                     "examples file (e.g. the test split as JSONL)")
+
+
+def parse_benchmarks(spec: str, source: str) -> dict[str, str]:
+    """``{name: path}`` from ``"name=path,name=path"`` (e.g. an environment variable, named by ``source``)."""
+    benchmarks: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, path = pair.partition("=")
+        if not name or not path:
+            raise ConfigurationError(f"{source}: {pair!r} is not name=path (e.g. gsm8k=evals/gsm8k_test.jsonl)")
+        if name in benchmarks:
+            raise ConfigurationError(f"{source}: benchmark {name!r} is named twice")
+        benchmarks[name] = path
+    return benchmarks
 
 
 def read_examples(benchmark: Benchmark) -> Iterator[list[str]]:
-    """The benchmark's example texts, in file order, ``READ_EXAMPLES`` at a time."""
+    """The benchmark's example texts, in file order, ``READ_EXAMPLES`` at a time.
+
+    Raises :class:`ConfigurationError` naming the file (and line) when it cannot be read as its format,
+    or holds no example: decontaminating against a broken file would silently check nothing.
+    """
+    examples = 0
+    try:
+        for texts in _read(benchmark):
+            examples += len(texts)
+            yield texts
+    except UnicodeDecodeError as e:
+        raise ConfigurationError(f"benchmark {benchmark.name!r} ({benchmark.path}): not UTF-8 text (byte {e.start}); "
+                                 "save it as UTF-8") from e
+    except pa.ArrowInvalid as e:
+        raise ConfigurationError(f"benchmark {benchmark.name!r} ({benchmark.path}): not a readable "
+                                 f"{benchmark.path.rsplit('.', 1)[-1]} file ({e})") from e
+    if not examples:
+        raise ConfigurationError(f"benchmark {benchmark.name!r} ({benchmark.path}): holds no example")
+
+
+def _read(benchmark: Benchmark) -> Iterator[list[str]]:
     if benchmark.path.endswith(".txt"):
         lines = storage.read_bytes(benchmark.path).decode("utf-8").splitlines()
         examples = [line for line in lines if line.strip()]
         for start in range(0, len(examples), READ_EXAMPLES):
             yield examples[start:start + READ_EXAMPLES]
         return
-    for table in _tables(benchmark.path):
+    for table in _tables(benchmark):
         yield _texts(table, benchmark)
 
 
-def _tables(path: str) -> Iterator[pa.Table]:
+def _tables(benchmark: Benchmark) -> Iterator[pa.Table]:
+    path = benchmark.path
     if path.endswith(".parquet"):
         with storage.open_input(path) as f:
             for batch in pq.ParquetFile(f).iter_batches(READ_EXAMPLES):
@@ -57,10 +95,29 @@ def _tables(path: str) -> Iterator[pa.Table]:
         with storage.open_input(path) as f:
             for batch in pa.ipc.open_stream(f):
                 yield pa.Table.from_batches([batch])
-    else:  # JSON lines
-        rows = [json.loads(line) for line in io.StringIO(storage.read_bytes(path).decode("utf-8")) if line.strip()]
+    else:
+        rows = _json_rows(benchmark, storage.read_bytes(path).decode("utf-8"))
         for start in range(0, len(rows), READ_EXAMPLES):
             yield pa.Table.from_pylist(rows[start:start + READ_EXAMPLES])
+
+
+def _json_rows(benchmark: Benchmark, text: str) -> list[dict[str, object]]:
+    """JSON lines, or (``.json``) one array of objects, as datasets' ``to_json`` and hand-made files have it."""
+    if benchmark.path.endswith(".json") and text.lstrip().startswith("["):
+        rows = json.loads(text)
+    else:
+        rows = []
+        for number, line in enumerate(io.StringIO(text), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ConfigurationError(f"benchmark {benchmark.name!r} ({benchmark.path}): line {number} is not "
+                                         f"JSON ({e.msg}); one JSON object a line") from e
+    if not all(isinstance(row, dict) for row in rows):
+        raise ConfigurationError(f"benchmark {benchmark.name!r} ({benchmark.path}): not one JSON object per example")
+    return rows
 
 
 def _texts(table: pa.Table, benchmark: Benchmark) -> list[str]:

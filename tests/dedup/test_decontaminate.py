@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from sample_texts import sample_texts
 
-from fineweb_pipe.dedup import Benchmark, Decontaminate
+from fineweb_pipe.dedup import Benchmark, Decontaminate, parse_benchmarks
 from fineweb_pipe.dedup.ngram_index import open_index
 from fineweb_pipe.engine.context import PhaseContext
 from fineweb_pipe.errors import ConfigurationError
@@ -118,6 +118,37 @@ def test_text_parquet_and_arrow_files_and_every_string_field(web: list[str], tmp
             PhaseContext.local("d", refs, str(tmp_path / "bad")))
     with pytest.raises(ConfigurationError, match="x.csv is none of .jsonl"):
         Decontaminate({"x": "x.csv"})
+
+
+BROKEN_FILES = {
+    "empty.jsonl": (b"", "holds no example"),
+    "binary.jsonl": (b"\x00\xff\xfe\x89PNG", "not UTF-8 text \\(byte 1\\)"),
+    "latin1.txt": ("caf\xe9 au lait".encode("latin-1"), "not UTF-8 text \\(byte 3\\)"),
+    "bad-line.jsonl": (b'{"q": "a question"}\n\nnot json\n', "line 3 is not JSON"),
+    "numbers.json": (b"[1, 2]", "not one JSON object per example"),
+    "not.parquet": (b"hello", "not a readable parquet file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_FILES))
+def test_a_broken_benchmark_file_stops_the_run_naming_it(name: str, web: list[str], tmp_path: Path) -> None:
+    """A benchmark that cannot be read (or holds nothing) would silently check nothing: one line naming it."""
+    data, message = BROKEN_FILES[name]
+    (tmp_path / name).write_bytes(data)
+    refs = write_shards(tmp_path / "in", web[:2], per_shard=2)
+    with pytest.raises(ConfigurationError, match=f"benchmark 'b' \\({tmp_path / name}\\): {message}"):
+        Decontaminate({"b": str(tmp_path / name)}).run(PhaseContext.local("decontaminate", refs, str(tmp_path / "run")))
+
+
+def test_benchmarks_are_checked_when_the_pipeline_is_built(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="'gsm8k': .*missing.jsonl not found"):
+        Decontaminate({"gsm8k": str(tmp_path / "missing.jsonl")})
+    (tmp_path / "q.json").write_text(json.dumps([{"q": EXAMPLES[0]}]))  # one JSON array, as `to_json` writes
+    assert parse_benchmarks(f" q={tmp_path / 'q.json'} ,", "X") == {"q": str(tmp_path / "q.json")}
+    for spec, message in [("gsm8k", "X: 'gsm8k' is not name=path"), ("=a.jsonl", "is not name=path"),
+                          ("a=x.jsonl,a=y.jsonl", "benchmark 'a' is named twice")]:
+        with pytest.raises(ConfigurationError, match=message):
+            parse_benchmarks(spec, "X")
 
 
 def test_the_index_is_mapped_read_only_and_reused_from_index_dir(web: list[str], tmp_path: Path) -> None:
