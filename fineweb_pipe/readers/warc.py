@@ -85,17 +85,11 @@ class WarcReader(Reader):
         replay: _Replay | None = _Replay(stream, b"", self.max_record_bytes + _READ_AHEAD_BYTES)
         while replay is not None:
             source, replay = replay, None
-            for record in ArchiveIterator(source, parse_http=False, quirks_mode=True, stream_detect=False):
-                offset = base + record.stream_pos
-                last[0] = offset
-                source.forget_before(record.stream_pos)
-                counts.records[str(record.record_type)] += 1
-                data = _read_block(record, self.max_record_bytes + 1)
+            for record, offset, data, followed in self._blocks(source, base, counts, last):
                 digest_ok = _digest_matches(record, data)  # sha1 of the block: computed once
                 # Without a digest, a block is searched only when the next record does not start right
                 # after it (searching every block took a quarter of the reader's time beyond FastWARC's).
-                whole = digest_ok is None and len(data) == record.content_length and \
-                    source.followed_by_record(record.stream_pos, record.content_length)
+                whole = digest_ok is None and followed and len(data) == record.content_length
                 cut = None if digest_ok or whole else _embedded_record(data)
                 restart = source.restart_at(record.stream_pos, cut[1]) if cut else None
                 if cut is None or restart is None:
@@ -110,6 +104,33 @@ class WarcReader(Reader):
                 yield record, offset, data[: cut[0]]
                 base, replay = offset + restart[0], restart[1]
                 break
+
+    def _blocks(self, source: _Replay, base: int, counts: ReaderCounts,
+                last: list[int]) -> Iterator[tuple[WarcRecord, int, bytes, bool]]:
+        """Every record with its offset, its block (up to ``max_record_bytes + 1`` bytes), and whether the
+        next record starts right after the block. A record is handed on once the next one is parsed (its
+        start is then read), the last one at the end of the file or on an error, which is raised after it.
+        A record is counted, and bytes before it dropped, only after the one before was handed on: that
+        one may be cut, and the file parsed again from inside it."""
+        records = ArchiveIterator(source, parse_http=False, quirks_mode=True, stream_detect=False)
+        held: tuple[WarcRecord, int, bytes] | None = None
+        while True:
+            try:
+                record = next(records, None)
+            except Exception:
+                if held is not None:
+                    yield *held, False
+                raise
+            if held is not None:
+                yield *held, record is not None and source.followed_by_record(held[0].stream_pos,
+                                                                              held[0].content_length)
+            if record is None:
+                return
+            offset = base + record.stream_pos
+            last[0] = offset
+            source.forget_before(record.stream_pos)
+            counts.records[str(record.record_type)] += 1
+            held = record, offset, _read_block(record, self.max_record_bytes + 1)
 
     def _checked(self, record: WarcRecord, offset: int, data: bytes, digest_ok: bool | None, path: str,
                  counts: ReaderCounts) -> bytes | None:
@@ -233,15 +254,15 @@ def _digest_matches(record: WarcRecord, data: bytes) -> bool | None:
 
 class _Replay(ForwardStream):
     """A stream that keeps the bytes read since the current record began (up to ``keep_limit``), so that
-    parsing can start again inside a record whose Content-Length lied, and that can look ahead of what
-    it handed out: whether the next record starts right after a block."""
+    parsing can start again inside a record whose Content-Length lied. The bytes a replay starts with
+    count as kept from the start: a second lie within them replays what was not handed out yet too."""
 
     def __init__(self, stream: io.RawIOBase, prefix: bytes, keep_limit: int) -> None:
         super().__init__()
         self._stream = stream
-        self._pending = memoryview(prefix)  # read from the source, not yet handed out
+        self._pending = memoryview(prefix)  # kept, not yet handed out
         self._keep_limit = keep_limit
-        self._kept = bytearray(prefix)  # read from the source since _kept_from: handed out, then pending
+        self._kept = bytearray(prefix)  # since _kept_from: handed out, then pending
         self._kept_from = 0  # stream position of the first kept byte
         self._complete = True  # whether every byte since _kept_from is kept
 
@@ -275,24 +296,15 @@ class _Replay(ForwardStream):
 
     def followed_by_record(self, record_start: int, content_length: int) -> bool:
         """Whether the block of the record at ``record_start``, ``content_length`` bytes after a header
-        ended by CRLF CRLF, is followed by the record separator and the next record's version line: then
-        no record hides in it. Reads those bytes ahead if the parser has not; ``False`` if they were not
-        kept, or the file ends there."""
+        ended by CRLF CRLF, is followed by the record separator and the next record's version line in the
+        bytes read so far: then no record hides in it. ``False`` where those bytes were not kept."""
         if not self._complete or self._kept_from > record_start:
             return False
         start = record_start - self._kept_from
         header_end = self._kept.find(b"\r\n\r\n", start, start + _MAX_HEADER_BYTES)
         if header_end < 0 or self._kept.find(b"\n\n", start, header_end) >= 0:  # (a bare-LF header)
             return False
-        block_end = header_end + 4 + content_length
-        while self._complete and len(self._kept) < block_end + _NEXT_RECORD_BYTES:
-            ahead = bytearray(block_end + _NEXT_RECORD_BYTES - len(self._kept))
-            read = self._stream.readinto(memoryview(ahead)) or 0
-            if not read:
-                return False
-            self._pending = memoryview(bytes(self._pending) + ahead[:read])
-            self._keep(ahead[:read])
-        return self._complete and _NEXT_RECORD.match(self._kept, block_end) is not None
+        return _NEXT_RECORD.match(self._kept, header_end + 4 + content_length) is not None
 
     def restart_at(self, record_start: int, block_offset: int) -> tuple[int, _Replay] | None:
         """A stream from byte ``block_offset`` of the block of the record at ``record_start`` on, with its

@@ -229,6 +229,20 @@ def test_a_lying_content_length_without_a_digest_is_cut_at_the_record_it_runs_in
 
 
 @pytest.mark.parametrize("members", [True, False], ids=["gzip-per-record", "plain"])
+def test_two_lying_lengths_close_together_lose_no_record(tmp_path: Path, members: bool) -> None:
+    """The second lie lies within the bytes read past the first (parsing from the first cut gets them
+    back piece by piece): every record after both is still read."""
+    blocks = [http_response(f"<html><body>{f'page {n} ' * 4000}</body></html>".encode()) for n in range(10)]
+    records = [warc_record(n, block, len(block) + {1: 150_000, 3: 40_000}.get(n, 0)) for n, block in enumerate(blocks)]
+    path = tmp_path / ("lies.warc.gz" if members else "lies.warc")
+    path.write_bytes(b"".join(gzip.compress(r) for r in records) if members else b"".join(records))
+    rows, counts = read_all(path)
+    assert [row[schema.URL] for row in rows] == [f"http://example.com/{n}" for n in range(10)]
+    assert [(e["type"], e["offset"]) for e in counts.error_list] == [
+        ("content_length_mismatch", sum(map(len, records[:1]))), ("content_length_mismatch", sum(map(len, records[:3])))]
+
+
+@pytest.mark.parametrize("members", [True, False], ids=["gzip-per-record", "plain"])
 def test_a_page_showing_a_warc_record_is_kept_whole(tmp_path: Path, members: bool) -> None:
     """A page whose text holds a WARC record (CRLF lines and all), with a right Content-Length and no
     digest: the next record starts right after its block, so it is one page, not a record cut short."""
