@@ -162,8 +162,8 @@ def _dechunk(body: bytes) -> bytes:
 
 
 def looks_binary(body: bytes) -> bool:
-    head = body[:1024]
-    return head.startswith(_BINARY_MAGIC) or b"\x00" in head
+    """A binary format's magic number at the start, or a NUL byte in the first kB (searched in place)."""
+    return body.startswith(_BINARY_MAGIC) or body.find(b"\x00", 0, 1024) >= 0
 
 
 def looks_like_html(body: bytes) -> bool:

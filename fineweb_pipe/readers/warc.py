@@ -243,7 +243,9 @@ def _read_block(record: WarcRecord, limit: int) -> bytes:
 
 def _digest_matches(record: WarcRecord, data: bytes) -> bool | None:
     """Whether ``data`` is the block its ``WARC-Block-Digest`` (sha1) names; ``None`` without one."""
-    digest = record.headers.get(WarcHeader.WARC_BLOCK_DIGEST) or ""
+    digest = record.headers.get(WarcHeader.WARC_BLOCK_DIGEST)
+    if not digest:
+        return None
     algorithm, _, value = digest.partition(":")
     if algorithm.strip().lower() != "sha1" or not value:
         return None
