@@ -173,5 +173,20 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     if binary is not None and values and type(values[0]) is bytes:  # (a str after it is encoded)
         # UTF-8 bytes made a string array through binary, not checked again (the reader checked them):
         # 40x faster than converting them as strings
-        return pa.array(values, binary).view(type_)
+        return _binary_array(values, binary).view(type_)
     return pa.array(values, type_)
+
+
+def _binary_array(values: list[Any], binary: pa.DataType) -> pa.Array:
+    """``values`` as a binary array, made from their bytes joined once where all are ``bytes``: Arrow's
+    builder grows its buffer by copying, which took 30-100 ms for a 34 MB batch of WARC pages."""
+    if not all(type(v) is bytes for v in values):
+        return pa.array(values, binary)
+    offsets = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, values), np.int64, len(values)), out=offsets[1:])
+    if binary == pa.binary():
+        if offsets[-1] >= 1 << 31:  # over 32-bit offsets: left to Arrow, as before
+            return pa.array(values, binary)
+        offsets = offsets.astype(np.int32)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))]
+    return pa.Array.from_buffers(binary, len(values), buffers)
