@@ -326,7 +326,6 @@ class _Replay(ForwardStream):
 
 # The record separator and a version line: what follows a block whose Content-Length is right.
 _NEXT_RECORD = re.compile(rb"\r\n\r\nWARC/1\.[01]\r\n")
-_NEXT_RECORD_BYTES = 14
 
 
 class WetReader(WarcReader):
