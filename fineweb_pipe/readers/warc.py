@@ -88,7 +88,7 @@ class WarcReader(Reader):
             for record, offset, data, followed in self._blocks(source, base, counts, last):
                 digest_ok = _digest_matches(record, data)  # sha1 of the block: computed once
                 # Without a digest, a block is searched only when the next record does not start right
-                # after it (searching every block took a quarter of the reader's time beyond FastWARC's).
+                # after it (searching every block: 6-9 of the bench WARC's ~95 ms, 0.2x FastWARC's time).
                 whole = digest_ok is None and followed and len(data) == record.content_length
                 cut = None if digest_ok or whole else _embedded_record(data)
                 restart = source.restart_at(record.stream_pos, cut[1]) if cut else None
