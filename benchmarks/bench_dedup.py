@@ -10,7 +10,7 @@ from different families in one cluster) whose true Jaccard is >= 0.7, about wher
 LSH threshold ((1/16)**(1/8) = 0.71 for our 16 x 8, 0.72 for FineWeb's 14 x 8). Peak memory is the largest resident set of any process (ru_maxrss
 of this process and of its worker processes).
 
-Scale: every task runs in a process of its own, so its ``ru_maxrss`` is that task's peak (the "row counts"
+Scale: every task runs in a process of its own, so its ``ru_maxrss`` is that task's peak (the "row_count"
 round, which reads Parquet footers, shows what the interpreter and the imports alone take). Per round it
 prints the tasks, the files written, the rows read per task (largest and mean: how evenly the work is
 spread) and the largest task peak. ``--boilerplate N`` makes N of the documents one templated cluster.
@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,27 +67,41 @@ class PoolMapper:
         return list(self.pool.map(fn, items))
 
 
-def _measured(fn: Callable[[Any], Any], item: Any) -> tuple[Any, float]:
-    """``fn(item)`` and the peak resident set (MB) of this process, which ran nothing else."""
+def _measured(fn: Callable[[Any], Any], item: Any) -> tuple[Any, float, float]:
+    """``fn(item)``, the peak resident set (MB) and the CPU seconds of this process, which ran nothing else."""
     result = fn(item)
-    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return result, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-class TaskPeakMapper:
-    """A mapper that runs every task in a new process and keeps each round's largest task peak (MB)."""
+@dataclass
+class Round:
+    name: str
+    tasks: int
+    peak_mb: float  # the largest task's
+    cpu_s: float  # all its tasks'
+
+
+class RoundMapper:
+    """A ``PhaseContext`` mapper that runs every task in a new process and measures each round."""
 
     def __init__(self, pool: ProcessPoolExecutor) -> None:
         self.pool = pool
-        self.peaks: dict[str, float] = {}
+        self.rounds: list[Round] = []
+
+    def peaks(self) -> dict[str, float]:
+        return {r.name: r.peak_mb for r in self.rounds}
 
     def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
-        name = storage.basename(fn.done_dir) if isinstance(fn, Resumable) else "row counts"
+        name = storage.basename(fn.done_dir) if isinstance(fn, Resumable) else getattr(fn, "__name__", "task")
         done = list(self.pool.map(_measured, [fn] * len(items), items))
-        self.peaks[name] = max((peak for _, peak in done), default=0.0)
+        measured = Round(name, len(items), max((peak for _, peak, _ in done), default=0.0),
+                         sum(cpu for _, _, cpu in done))
+        self.rounds.append(measured)
         # As it goes, so that a run stopped part-way still shows the rounds it finished.
-        print(f"  done {time.strftime('%H:%M:%S')} {name}: {len(items)} tasks, task peak {self.peaks[name]:.0f} MB",
-              flush=True)
-        return [result for result, _ in done]
+        print(f"  {time.strftime('%H:%M:%S')} {name}: {measured.tasks} tasks, task peak {measured.peak_mb:.0f} MB, "
+              f"{measured.cpu_s:.1f} CPU-s", flush=True)
+        return [result for result, _, _ in done]
 
 
 def run_stage(corpus: Path, run_dir: Path, stage: MinHashDedup, workers: int,
@@ -98,7 +113,7 @@ def run_stage(corpus: Path, run_dir: Path, stage: MinHashDedup, workers: int,
         # Forked from a small server (not from this process, whose peak a forked child would inherit).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["fineweb_pipe.dedup.stage"])
-        with ProcessPoolExecutor(workers, context, max_tasks_per_child=1) as pool:
+        with ProcessPoolExecutor(workers, context, max_tasks_per_child=1) as pool:  # type: ignore[call-overload]
             ctx.mapper = mapper(pool)
             stage.run(ctx)
     elif workers > 1:
@@ -184,11 +199,11 @@ def bench_scale(work: Path, sizes: list[int], workers: int, edges_single_node: i
             print(f"generated {size} docs in {time.time() - t:.0f} s", flush=True)
         stage = MinHashDedup(single_node_max_edges=edges_single_node, docs_per_partition=50_000)
         start = time.time()
-        ctx = run_stage(corpus, work / f"run-{size}", stage, workers, TaskPeakMapper, task_processes=True)
+        ctx = run_stage(corpus, work / f"run-{size}", stage, workers, RoundMapper, task_processes=True)
         wall = time.time() - start
         sec = ctx.sections["dedup"]
-        assert isinstance(ctx.mapper, TaskPeakMapper)
-        peaks = ctx.mapper.peaks
+        assert isinstance(ctx.mapper, RoundMapper)
+        peaks = ctx.mapper.peaks()
         print(json.dumps({"docs": size, "boilerplate": boilerplate, "workers": workers, "wall_s": round(wall, 1),
                           "partitions": sec["partitions"], "write_groups": sec["write_groups"],
                           "sources": len(ctx.inputs), "components": sec["components"], "removed": sec["removed"],
@@ -197,7 +212,7 @@ def bench_scale(work: Path, sizes: list[int], workers: int, edges_single_node: i
                           "task_peak_rss_mb": round(max(peaks.values())), "cpu_s": sec["cpu_s"]}), flush=True)
         print(f"  {'round':<16} {'tasks':>6} {'files':>6} {'rows in: max':>13} {'mean':>10} {'max/mean':>8} "
               f"{'task peak MB':>12}")
-        print(f"  {'row counts':<16} {len(ctx.inputs):>6} {0:>6} {'':>13} {'':>10} {'':>8} {peaks['row counts']:>12.0f}")
+        print(f"  {'row counts':<16} {len(ctx.inputs):>6} {0:>6} {'':>13} {'':>10} {'':>8} {peaks['row_count']:>12.0f}")
         for name, r in sec["rounds"].items():
             ratio = r["rows_in_max"] / r["rows_in_mean"] if r["rows_in_mean"] else 1.0
             print(f"  {name:<16} {r['tasks']:>6} {r['files']:>6} {r['rows_in_max']:>13,} {r['rows_in_mean']:>10,.0f} "

@@ -26,12 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +37,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dedup import run_stage  # noqa: E402
+from bench_dedup import RoundMapper, run_stage  # noqa: E402
 from dedup_corpus import SHARED, load_real_texts  # noqa: E402
 
 import fineweb_pipe  # noqa: E402
-from fineweb_pipe import storage  # noqa: E402
 from fineweb_pipe.dedup import Decontaminate, ExactDedup, SpanDedup, UrlDedup  # noqa: E402
-from fineweb_pipe.resumable import Resumable  # noqa: E402
 from fineweb_pipe.sample.prose import TOPICS, english_article  # noqa: E402
-from fineweb_pipe.stage import GlobalStage, Resources  # noqa: E402
+from fineweb_pipe.stage import GlobalStage  # noqa: E402
 
 SHARD_DOCS = 10_000
 EXACT_COPIES = 0.2
@@ -123,40 +118,6 @@ def benchmark_examples(count: int, seed: int = 1) -> list[str]:
     while len(examples) < count:
         examples.append(" ".join(rng.choices(vocabulary, k=rng.randint(20, 40))))
     return examples[:count]
-
-
-def _measured(fn: Callable[[Any], Any], item: Any) -> tuple[Any, float, float]:
-    """``fn(item)``, the peak resident set (MB) and the CPU seconds of this process, which ran nothing else."""
-    result = fn(item)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return result, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
-
-
-@dataclass
-class Round:
-    name: str
-    tasks: int
-    peak_mb: float  # the largest task's
-    cpu_s: float  # all its tasks'
-
-
-class RoundMapper:
-    """A ``PhaseContext`` mapper that runs every task in a new process and measures each round."""
-
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
-        self.pool = pool
-        self.rounds: list[Round] = []
-
-    def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
-        name = storage.basename(fn.done_dir) if isinstance(fn, Resumable) else getattr(fn, "__name__", "task")
-        done = list(self.pool.map(_measured, [fn] * len(items), items))
-        measured = Round(name, len(items), max((peak for _, peak, _ in done), default=0.0),
-                         sum(cpu for _, _, cpu in done))
-        self.rounds.append(measured)
-        # As it goes, so that a run stopped part-way still shows the rounds it finished.
-        print(f"  {time.strftime('%H:%M:%S')} {name}: {measured.tasks} tasks, task peak {measured.peak_mb:.0f} MB, "
-              f"{measured.cpu_s:.1f} CPU-s", flush=True)
-        return [result for result, _, _ in done]
 
 
 def removed_detail(stage: GlobalStage, section: dict[str, Any]) -> str:
