@@ -10,7 +10,8 @@ the CPU seconds the process used (all threads), with HF's thread pool held to on
 ``--scale N``: N documents (slices of ~600 bytes of the real texts, unique ids) in input shards of
 ``--docs-per-input`` documents, tokenized with a given 4,096-token BPE into shards of ``--shard-tokens``.
 Every task runs in a fresh process, so its peak RSS is its own; printed per round: tasks, largest peak RSS,
-and the files the round left in the work and tokens folders; then the driver's peak RSS. Prints figures only.
+and the files the round left in the work and tokens folders; per assemble task its peak RSS beside its
+bucket's token bytes; then the driver's peak RSS. Prints figures only.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class MeasuringMapper:
     def __init__(self, workers: int, folders: Sequence[str]) -> None:
         self.workers, self.folders = workers, folders
         self.rounds: dict[str, dict[str, Any]] = defaultdict(lambda: {"tasks": 0, "peak_mb": 0.0, "files": 0, "markers": 0})
+        self.tasks: dict[str, list[tuple[Any, Any, float]]] = defaultdict(list)  # per round: item, result, peak
 
     def _files(self) -> set[str]:
         return {f for folder in self.folders for f in storage.list_files(folder)}
@@ -127,7 +129,8 @@ class MeasuringMapper:
     def __call__(self, fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
         before = self._files()
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context, max_tasks_per_child=1) as pool:
+        # max_tasks_per_child is 3.11+; mypy targets 3.10
+        with ProcessPoolExecutor(self.workers, context, max_tasks_per_child=1) as pool:  # type: ignore[call-overload]
             measured = list(pool.map(partial(_measured, fn), items))
         added = self._files() - before
         name = getattr(fn, "fn", fn).__name__
@@ -136,6 +139,7 @@ class MeasuringMapper:
         stats["peak_mb"] = max([stats["peak_mb"]] + [peak for _, peak in measured])
         stats["markers"] += sum("/done/" in f for f in added)
         stats["files"] += sum("/done/" not in f for f in added)
+        self.tasks[name] += [(item, result, peak) for item, (result, peak) in zip(items, measured)]
         return [result for result, _ in measured]
 
 
@@ -191,6 +195,10 @@ def scale(args: argparse.Namespace) -> None:
         for name, stats in mapper.rounds.items():
             print(f"  {name:>16}: {stats['tasks']:4d} tasks, peak RSS {stats['peak_mb']:6.0f} MB "
                   f"(+{stats['peak_mb'] - idle:4.0f} over idle), files written {stats['files']}, markers {stats['markers']}")
+        for job, result, peak in mapper.tasks["assemble_bucket"]:
+            bucket_mb = sum(s["tokens"] for s in result["shards"]) * np.dtype(job.dtype).itemsize / 2**20
+            print(f"    assemble {job.key}: {len(result['shards'])} shards, {bucket_mb:5.0f} MB of tokens, peak RSS "
+                  f"{peak:4.0f} MB (+{peak - idle:4.0f} over idle = {(peak - idle) / max(bucket_mb, 1e-9):.2f}x the tokens)")
         print(f"  driver: peak RSS {_peak_rss_mb():.0f} MB (its peak over all sizes so far)")
         shutil.rmtree(folder)
         shutil.rmtree(run_dir)
