@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fineweb_pipe.errors import EXIT_INTEGRITY
 from fineweb_pipe.tokens.cli import add_commands
 from fineweb_pipe.tokens.shards import validate
 
@@ -40,7 +41,7 @@ def test_token_ids_outside_the_vocabulary_fail_the_checks(token_set, texts, smal
     assert "test_train_000001.bin" in problems[0] and f"vocabulary of {vocab}" in problems[0]
     assert f"id {vocab + 7}" in problems[0] and "at token 1" in problems[0]
     code, out, err = _inspect(folder, capsys)
-    assert code == 1 and "checks: ok" not in out and "checks: 1 problems" in out
+    assert code == EXIT_INTEGRITY and "checks: ok" not in out and "checks: 1 problems" in out
     assert f"id {vocab + 7}" in err
 
 
