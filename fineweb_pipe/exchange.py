@@ -102,18 +102,21 @@ def iter_partitions(urls: Sequence[str], partitions: range, columns: Sequence[st
     """The rows of the consecutive ``partitions`` from each map file in ``urls``, file by file (and within a
     file partition by partition), a record batch at a time; one ranged read of data per file."""
     for url in urls:
-        mapped = _MapFile(url)
-        entries = mapped.entries(partitions.start, partitions.stop)
-        filled = [(offset, length) for offset, length, _ in entries if length]
-        if not filled:
-            continue
-        first = filled[0][0]
-        data = pa.py_buffer(storage.read_range(url, first, filled[-1][0] + filled[-1][1]))
-        for offset, length in filled:
-            reader = pa.ipc.open_stream(data.slice(offset - first, length))
-            for batch in reader:
-                table = pa.Table.from_batches([batch])
-                yield table.select(list(columns)) if columns else table
+        # A file at a time in its own frame: its range is let go before the next file's is read.
+        yield from _file_partitions(url, partitions, columns)
+
+
+def _file_partitions(url: str, partitions: range, columns: Sequence[str] | None) -> Iterator[pa.Table]:
+    entries = _MapFile(url).entries(partitions.start, partitions.stop)
+    filled = [(offset, length) for offset, length, _ in entries if length]
+    if not filled:
+        return
+    first = filled[0][0]
+    data = pa.py_buffer(storage.read_range(url, first, filled[-1][0] + filled[-1][1]))
+    for offset, length in filled:
+        for batch in pa.ipc.open_stream(data.slice(offset - first, length)):
+            table = pa.Table.from_batches([batch])
+            yield table.select(list(columns)) if columns else table
 
 
 def iter_partition(urls: Sequence[str], k: int, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:

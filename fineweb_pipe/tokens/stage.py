@@ -51,8 +51,9 @@ ROUNDS = ("train", "encode", "assemble")
 # Tokens an assemble task is expected to gather at most (unless one shard is larger): more shards per
 # bucket make their sizes more even where few documents fill a shard.
 BUCKET_BYTES = 128 << 20
-# An assemble task holds its bucket's tokens about three times (read, ordered, written) plus a worker's base.
-ASSEMBLE_BASE_MB = 300
+# An assemble task holds its bucket's tokens once, ~60 bytes a document and one encoded file's compressed
+# range: ~1.25x the bucket measured (benchmarks/README.md), beside a worker's ~120 MB; asked with a margin.
+ASSEMBLE_BASE_MB = 200
 ONE_CPU = Resources(num_cpus=1)
 
 
@@ -150,7 +151,7 @@ class Tokenize(GlobalStage):
                                 storage.join(assemble_dir, "counts", f"{b:06d}.npy"), self.format,
                                 token_dtype(encoder.vocab_size).name, dtype.name, encoder.vocab_size)
                     for b, bucket in enumerate(buckets)]
-        memory_mb = ASSEMBLE_BASE_MB + math.ceil(3 * bucket_tokens * dtype.itemsize / 2**20)
+        memory_mb = ASSEMBLE_BASE_MB + math.ceil(2 * bucket_tokens * dtype.itemsize / 2**20)
         assembled = _resumable_map(ctx, assemble_bucket, assemble, assemble_dir, "assemble",
                                    Resources(num_cpus=1, memory_mb=memory_mb))
         shards = [ShardInfo(**s) for bucket in assembled for s in bucket["shards"]]
