@@ -42,6 +42,7 @@ from fineweb_pipe import schema, storage
 from fineweb_pipe.engine.base import Executor
 from fineweb_pipe.engine.context import PhaseContext
 from fineweb_pipe.engine.inputs import find_inputs
+from fineweb_pipe.engine.interrupt import InterruptWatch
 from fineweb_pipe.engine.lock import RunLock
 from fineweb_pipe.engine.manifest import RunManifest, pipeline_fingerprint
 from fineweb_pipe.engine.progress import Progress
@@ -175,9 +176,10 @@ class Runner:
         self.progress = Progress(enabled=show_progress)
         self.documents_phase = pipeline.documents_phase
         self.lock = RunLock(self.output)
+        self.interrupts = InterruptWatch()
 
     def run(self) -> dict[str, Any]:
-        with self.lock:
+        with self.lock, self.interrupts:
             return self._run()
 
     def _run(self) -> dict[str, Any]:
@@ -193,6 +195,7 @@ class Runner:
                    for f in self.inputs.files]
         expected: dict[str, int] | None = None  # what the phase before wrote per shard
         for phase in self.pipeline.phases:
+            self.interrupts.check()
             phase_started = time.time()
             direct = self._global_reads_inputs(phase, sources)
             if direct:
@@ -284,6 +287,7 @@ class Runner:
             todo = _Tasks([s for s in sources if s.shard not in totals.rows], lambda s: self._task(phase, s, expected))
             try:
                 for event in self.executor.stream(todo, phase.stages):
+                    self.interrupts.check()
                     self.progress.event(event)
                     if isinstance(event, ShardDone):
                         totals.add(event.record)
@@ -338,10 +342,16 @@ class Runner:
         return [n for batch in self.executor.map(_rows_of, batches, Resources(num_cpus=0.5)) for n in batch]
 
     def _mapper(self, phase: Phase) -> Callable[[Callable[[Any], Any], Sequence[Any], Resources], list[Any]]:
-        """The global stage's parallel map, with each round's progress in the live display."""
+        """The global stage's parallel map, with each round's progress in the live display; a Ctrl-C stops
+        it at the next finished task."""
         def mapper(fn: Callable[[Any], Any], items: Sequence[Any], resources: Resources) -> list[Any]:
             name = storage.basename(fn.done_dir) if isinstance(fn, Resumable) else getattr(fn, "__name__", "tasks")
-            return self.executor.map(fn, items, resources, self.progress.round(phase.name, name))
+            shown = self.progress.round(phase.name, name)
+
+            def done(finished: int, total: int) -> None:
+                shown(finished, total)
+                self.interrupts.check()
+            return self.executor.map(fn, items, resources, done)
         return mapper
 
     def _global(self, phase: Phase, sources: list[_Source], expected: dict[str, int] | None) -> _PhaseOutcome:
