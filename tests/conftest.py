@@ -4,6 +4,8 @@ clone): tests that need it ask for ``shared_data`` and are skipped with a reason
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,18 @@ from fineweb_pipe.sample import write_sample_warc
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("FINEWEB_PIPE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here and in the processes the test starts, as in a terminal: a shell
+    starts a background job (a CI run under ``nohup ... &``) with SIGINT ignored, which Python and its
+    children would inherit."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

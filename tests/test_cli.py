@@ -89,6 +89,7 @@ def test_progress_ends_with_the_phase_s_final_counts_and_a_rerun_says_it_redid_n
 
 @pytest.mark.slow
 @pytest.mark.ray
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_on_an_embedded_ray_run_is_one_line_and_the_rerun_resumes(tmp_path: Path) -> None:
     crawl = tmp_path / "crawl"
     write_sample_warc(str(crawl / "big.warc.gz"), pages=1500, seed=5)

@@ -18,6 +18,8 @@ from fineweb_pipe.engine.runner import Runner
 from fineweb_pipe.pipeline import Pipeline
 from fineweb_pipe.stage import Transform
 
+pytestmark = pytest.mark.usefixtures("ctrl_c_raises")
+
 
 def ctrl_c_swallowed() -> None:
     """SIGINT to this process, its KeyboardInterrupt caught as a careless library would."""
