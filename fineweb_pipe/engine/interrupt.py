@@ -1,11 +1,13 @@
 """Ctrl-C stops a run, even where a library catches the KeyboardInterrupt it raised.
 
 Python turns SIGINT into a KeyboardInterrupt in the main thread, but code between the signal and the
-runner may catch it or defer it and let it go (a Ray call, a library's cleanup). Python's C-level
+runner may catch it (a stage's library with a broad ``except``, in-process engines run stages in the
+driver's main thread; a library that defers SIGINT and lets it go). Python's C-level
 signal handler also writes every signal it receives to the *wakeup fd*, whatever Python-level handler
 is installed at the time: while a run's driver runs, :class:`InterruptWatch` keeps a pipe there, and the
 runner calls :meth:`InterruptWatch.check` at each shard event and finished task, which raises
 KeyboardInterrupt if a SIGINT came. A Ctrl-C then stops the run at the next event at the latest.
+(A process started with SIGINT ignored, as a shell starts a background job, never sees one.)
 """
 
 from __future__ import annotations
