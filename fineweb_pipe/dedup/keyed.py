@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from fineweb_pipe import schema, storage
 from fineweb_pipe.dedup.kept_removed import ShardSplit, write_kept_and_removed
 from fineweb_pipe.dedup.nodes import partition_of
-from fineweb_pipe.dedup.plan import Files, size_run
+from fineweb_pipe.dedup.plan import Files, GroupedPlan, size_run
 from fineweb_pipe.dedup.rounds import text_lengths
 from fineweb_pipe.dedup.stage import GroupSizes
 from fineweb_pipe.exchange import read_partition, write_partitioned
@@ -106,25 +106,6 @@ def dates_as_seconds(dates: pa.Array | pa.ChunkedArray, where: str) -> tuple[np.
     return pc.fill_null(seconds, 0).to_numpy(zero_copy_only=False), present
 
 
-@dataclass(frozen=True)
-class KeyedPlan:
-    """``group_starts``: the first shard of each write group, then the number of shards."""
-
-    work_dir: str
-    partitions: int
-    group_starts: tuple[int, ...]
-
-    @property
-    def groups(self) -> int:
-        return len(self.group_starts) - 1
-
-    def files(self, folder: str, writers: int) -> Files:
-        return Files(self.work_dir, folder, writers)
-
-    def group_of(self, sources: np.ndarray) -> np.ndarray:
-        return np.searchsorted(np.array(self.group_starts), sources, side="right") - 1
-
-
 class KeyedDedup(GlobalStage):
     """Keep one document per key (see the module's docstring); subclasses define the key.
 
@@ -179,7 +160,7 @@ class KeyedDedup(GlobalStage):
         inputs = list(ctx.inputs)
         size = size_run(ctx, [ref.path for ref in inputs], self.docs_per_partition)
         partitions = size.partitions
-        plan = KeyedPlan(ctx.work_dir, partitions, size.group_starts)
+        plan = GroupedPlan(ctx.work_dir, partitions, size.group_starts)
         local, losses = plan.files("local", len(inputs)), plan.files("losses", partitions)
         keyed = rounds("keys", keys_task, [KeysTask(i, ref, plan, self, local) for i, ref in enumerate(inputs)])
         decided = rounds("decide", decide_task, [DecideTask(k, plan, local, losses) for k in range(partitions)])
@@ -229,7 +210,7 @@ class KeyedDedup(GlobalStage):
 class KeysTask:
     source: int
     ref: ShardRef
-    plan: KeyedPlan
+    plan: GroupedPlan
     stage: KeyedDedup
     local: Files  # out: the shard's local winners by key partition
 
@@ -238,7 +219,7 @@ class KeysTask:
         return f"s{self.source}"
 
 
-def keys_url(plan: KeyedPlan, source: int) -> str:
+def keys_url(plan: GroupedPlan, source: int) -> str:
     return storage.join(plan.work_dir, "keys", f"s{source}.parquet")
 
 
@@ -282,7 +263,7 @@ def keys_task(task: KeysTask) -> dict[str, Any]:
 @dataclass(frozen=True)
 class DecideTask:
     partition: int
-    plan: KeyedPlan
+    plan: GroupedPlan
     local: Files
     losses: Files  # out: (key, losing shard, kept id) by the losing shard's write group
 
@@ -304,7 +285,7 @@ def decide_task(task: DecideTask) -> dict[str, Any]:
     lost = order[~starts]
     kept_id = rows["id"].take(pa.array(winner[~starts]))
     write_partitioned(pa.table({"hi": hi[lost], "lo": lo[lost], "source": source[lost], "kept_id": kept_id},
-                               schema=LOSSES), plan.group_of(source[lost]), plan.groups,
+                               schema=LOSSES), plan.group_of_source(source[lost]), plan.groups,
                       task.losses.url(task.partition))
     sizes = np.bincount(group, weights=count[order]).astype(np.int64) if len(order) else np.zeros(0, np.int64)
     firsts = order[starts]
@@ -328,7 +309,7 @@ class ShardOutput:
 @dataclass(frozen=True)
 class KeyedWriteTask:
     group: int
-    plan: KeyedPlan
+    plan: GroupedPlan
     shards: tuple[ShardOutput, ...]
     reason: str
     losses: Files

@@ -44,15 +44,14 @@ class Files:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """``group_starts``: the first source of each write group, then the number of input sources; a
-    write task writes the shards of one group, and sources past the last group are a reference index's."""
+class GroupedPlan:
+    """Where a corpus-wide stage's rounds meet: ``partitions`` key partitions and write groups of consecutive
+    input shards, ``group_starts`` (the first shard of each group, then the number of input shards); a write
+    task writes the shards of one group."""
 
     work_dir: str
     partitions: int
-    layout: NodeLayout
     group_starts: tuple[int, ...]
-    num_perm: int
 
     @property
     def groups(self) -> int:
@@ -61,13 +60,24 @@ class Plan:
     def files(self, folder: str, writers: int) -> Files:
         return Files(self.work_dir, folder, writers)
 
+    def group_of_source(self, sources: np.ndarray) -> np.ndarray:
+        """Write group of each source; ``groups`` for sources past the last group (a reference index's)."""
+        return np.searchsorted(np.array(self.group_starts), sources, side="right") - 1
+
+
+@dataclass(frozen=True)
+class Plan(GroupedPlan):
+    """MinHash dedup's: also the node layout (node id to source and row) and the signatures' width."""
+
+    layout: NodeLayout
+    num_perm: int
+
     def partition_of(self, nodes: np.ndarray) -> np.ndarray:
         return partition_of(nodes, self.partitions)
 
     def group_of(self, nodes: np.ndarray) -> np.ndarray:
         """Write group of each node's source; ``groups`` for a reference index's documents (not written)."""
-        sources = self.layout.source_of(nodes)
-        return np.searchsorted(np.array(self.group_starts), sources, side="right") - 1
+        return self.group_of_source(self.layout.source_of(nodes))
 
 
 def write_groups(docs_per_source: list[int], groups: int) -> tuple[int, ...]:

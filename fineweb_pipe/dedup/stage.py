@@ -87,7 +87,7 @@ class MinHashDedup(GlobalStage):
         inputs = [s for s in sources if not s.reference]
         size = size_run(ctx, [s.path for s in sources], self.docs_per_partition, written=len(inputs))
         partitions = size.partitions
-        plan = Plan(work, partitions, NodeLayout.fitting(len(sources), max(size.rows)), size.group_starts,
+        plan = Plan(work, partitions, size.group_starts, NodeLayout.fitting(len(sources), max(size.rows)),
                     self.params.num_perm)
         node_files, band_files = plan.files("nodes", len(sources)), plan.files("bands", len(sources))
         edges = plan.files("edges", partitions)

@@ -41,7 +41,7 @@ def test_union_find_and_star_rounds_agree_with_a_reference(tmp_path: Path) -> No
 
     # Nodes 0..5200 as rows of one source, written by one write group.
     partitions = 4
-    plan = Plan(str(tmp_path), partitions, NodeLayout.fitting(1, 5201), (0, 1), 8)
+    plan = Plan(str(tmp_path), partitions, (0, 1), NodeLayout.fitting(1, 5201), 8)
     edges = _edge_files(plan, u, v)
     steps, _ = star_components(plan, _in_process, edges, 40)
     assert steps > 1
@@ -55,7 +55,7 @@ def test_a_node_with_20k_neighbours_spreads_over_every_task(tmp_path: Path) -> N
     u = np.concatenate([hub, rng.integers(1, 40_000, 20_000)])
     v = np.concatenate([np.arange(1, 20_001), rng.integers(1, 40_000, 20_000)])
     partitions = 8
-    plan = Plan(str(tmp_path), partitions, NodeLayout.fitting(1, 40_001), (0, 1), 8)
+    plan = Plan(str(tmp_path), partitions, (0, 1), NodeLayout.fitting(1, 40_001), 8)
     edges = _edge_files(plan, u, v)
     measured: dict[str, list[int]] = {}
 
