@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fineweb_pipe import schema, storage
-from fineweb_pipe.dedup.plan import Files
+from fineweb_pipe.dedup.plan import Files, GroupedPlan
 from fineweb_pipe.dedup.spans import SpanConfig, covered_units, split_texts
 from fineweb_pipe.exchange import read_partition, write_partitioned
 from fineweb_pipe.stage import DROP_REASON, DROP_VALUE
@@ -84,7 +84,7 @@ def span_task(task: SpanTask) -> dict[str, Any]:
 class CountTask:
     partition: int
     min_documents: int
-    group_starts: tuple[int, ...]  # first source of each write group, then the number of sources
+    plan: GroupedPlan  # the write groups
     spans: Files
     decisions: Files  # out: DECISIONS rows by write group
 
@@ -109,9 +109,8 @@ def count_task(task: CountTask) -> dict[str, Any]:
     keeper[starts] = True  # the first shard of each span keeps it, at its first row
     decisions = pa.table({"hash": hashes[mine], "source": sources[mine].astype(np.int32),
                           "keep_row": np.where(keeper, first_rows, -1)[mine]}, schema=DECISIONS)
-    groups = len(task.group_starts) - 1
-    write_partitioned(decisions, np.searchsorted(np.array(task.group_starts), sources[mine], side="right") - 1,
-                      groups, task.decisions.url(task.partition))
+    write_partitioned(decisions, task.plan.group_of_source(sources[mine]), task.plan.groups,
+                      task.decisions.url(task.partition))
     top = np.argsort(-totals[repeated], kind="stable")[:TOP_SPANS]
     return {"distinct_spans": len(starts), "repeated_spans": int(repeated.sum()),
             "occurrences_removed": int((totals[repeated] - 1).sum()),

@@ -4,7 +4,7 @@ rounds of parallel work (:mod:`.span_rounds`) on the partitioned exchange. See `
 from __future__ import annotations
 
 from fineweb_pipe.dedup.normalize import NormalizeConfig
-from fineweb_pipe.dedup.plan import Files, size_run
+from fineweb_pipe.dedup.plan import GroupedPlan, size_run
 from fineweb_pipe.dedup.span_rounds import (TOO_SHORT, CountTask, ShardOutput, SpanTask, SpanWriteTask, count_task,
                                             span_task, span_write_task)
 from fineweb_pipe.dedup.spans import SpanConfig
@@ -37,16 +37,16 @@ class SpanDedup(GlobalStage):
         self.docs_per_partition = docs_per_partition
 
     def run(self, ctx: GlobalContext) -> None:
-        work = ctx.work_dir
         rounds = Rounds(ctx, self.resources)
         inputs = list(ctx.inputs)
         size = size_run(ctx, [ref.path for ref in inputs], self.docs_per_partition)
-        partitions, group_starts = size.partitions, size.group_starts
-        spans, decisions = Files(work, "spans", len(inputs)), Files(work, "decisions", partitions)
+        plan = GroupedPlan(ctx.work_dir, size.partitions, size.group_starts)
+        partitions, group_starts = plan.partitions, plan.group_starts
+        spans, decisions = plan.files("spans", len(inputs)), plan.files("decisions", partitions)
 
         rounds("spans", span_task, [SpanTask(i, ref.path, self.config, partitions, spans)
                                     for i, ref in enumerate(inputs)])
-        counted = rounds("count", count_task, [CountTask(p, self.min_documents, group_starts, spans, decisions)
+        counted = rounds("count", count_task, [CountTask(p, self.min_documents, plan, spans, decisions)
                                                for p in range(partitions)])
         most = sorted((tuple(pair) for c in counted for pair in c["most_repeated"]), key=lambda p: (-p[1], p[0]))
         most = most[:EXAMPLE_SPANS]
@@ -56,7 +56,7 @@ class SpanDedup(GlobalStage):
         written = rounds("write", span_write_task, [
             SpanWriteTask(g, tuple(outputs[group_starts[g]:group_starts[g + 1]]), self.config, self.min_words,
                           self.min_chars, decisions, tuple(h for h, _ in most))
-            for g in range(len(group_starts) - 1)])
+            for g in range(plan.groups)])
 
         shards = [s for w in written for s in w["shards"]]
         # A shard's CPU: its own write, and its share of the other rounds.
@@ -76,7 +76,7 @@ class SpanDedup(GlobalStage):
             "min_words": self.min_words,
             "min_chars": self.min_chars,
             "partitions": partitions,
-            "write_groups": len(group_starts) - 1,
+            "write_groups": plan.groups,
             "docs_in": docs_in,
             "distinct_spans": sum(c["distinct_spans"] for c in counted),
             "repeated_spans": sum(c["repeated_spans"] for c in counted),

@@ -6,7 +6,7 @@ input, row and length: ordered by key (ties by input and row), they give each do
 bucket's tokens. The second read copies each document's tokens to its place in one array of the
 bucket's size, from which the shards (cut by token count) are written with their indexes, and the
 bucket's token counts for the run's summary. So a task holds the bucket's tokens once, plus about 60
-bytes per document and the compressed partitions of two encoded files at most, whatever the size of the
+bytes per document and the compressed partitions of one encoded file at a time, whatever the size of the
 corpus; the second read costs a read and decompression of the bucket's partitions, a fraction of a
 second per bucket, where holding them took 4-6x the bucket's tokens.
 """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-
 import importlib.util
 import os
 from collections.abc import Sequence
