@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from fineweb_pipe.ablate.cli import add_commands as add_ablate_commands
 from fineweb_pipe.engine.base import make_executor
@@ -92,6 +93,7 @@ EXIT_CODES_HELP = (f"exit codes: {EXIT_OK} done; {EXIT_USAGE} a usage or configu
 
 def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
     """Run ``pipeline`` as the parsed ``args`` say; used by ``fineweb-pipe run`` and by pipeline files."""
+    stats: dict[str, Any] | None = None
     try:
         with make_executor(args.engine, args.workers, args.address) as executor:
             stats = Runner(pipeline, args.input, args.output, executor, show_progress=not args.quiet,
@@ -100,7 +102,10 @@ def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        # While Ray shut down, the run may already be complete: say so rather than send the user to resume.
+        print("interrupted: rerun the same command to resume" if stats is None else
+              f"interrupted after the run had finished ({args.output}/stats.json is written)"
+              + ("" if args.no_report else "; rerun the same command to write the report"), file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):

@@ -87,6 +87,21 @@ def test_progress_ends_with_the_phase_s_final_counts_and_a_rerun_says_it_redid_n
     assert [(p["shards"], p["shards_resumed"]) for p in phases] == [(3, 3)]
 
 
+def test_ctrl_c_while_the_engine_shuts_down_after_a_finished_run_says_it_finished(
+        crawl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C that lands while Ray stops, after the run wrote stats.json: not "rerun to resume"."""
+    from fineweb_pipe.engine import local
+
+    def stopped_by_ctrl_c(self: local.LocalExecutor) -> None:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(local.LocalExecutor, "close", stopped_by_ctrl_c)
+    code, err = run_cli(["run", RECIPE, "--input", str(crawl), "--output", str(tmp_path / "out"),
+                         "--engine", "local", "--quiet"], capsys)
+    assert code == EXIT_INTERRUPTED and (tmp_path / "out" / "stats.json").exists()
+    assert err[-1] == (f"interrupted after the run had finished ({tmp_path / 'out'}/stats.json is written); rerun the "
+                       "same command to write the report")
+
+
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.usefixtures("ctrl_c_raises")
