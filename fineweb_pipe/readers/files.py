@@ -40,8 +40,9 @@ class ForwardStream(io.RawIOBase):
 class TrappedStream(ForwardStream):
     """A read-only stream that turns a decompression failure into end-of-file and remembers it.
 
-    A truncated or corrupt ``.gz`` must not lose the records read before the damage: the reader stops
-    there, keeps what it has, and reports ``error`` (e.g. ``truncated_gzip``).
+    A truncated or corrupt compressed file must not lose the records read before the damage: the reader
+    stops there, keeps what it has, and reports ``error`` (e.g. ``truncated_gzip``). A damaged gzip
+    member is skipped instead, and listed in ``skipped``.
     """
 
     def __init__(self, inner: BinaryIO, path: str) -> None:
@@ -52,24 +53,41 @@ class TrappedStream(ForwardStream):
         self._read = getattr(inner, "read1", None) or inner.read
         self.error: tuple[str, str] | None = None
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+    def read(self, size: int = -1) -> bytes:
+        """At most ``size`` bytes, as the decompressor handed them out (no copy: the WARC reader keeps
+        them for a replay); ``b""`` at the end or after a decompression failure."""
         if self.error:
-            return 0
+            return b""
         try:
             # read1: one step of the decompressor. A buffered read() that fails part-way loses what it
             # had decompressed in that call (all of a small file cut at its end).
-            data = self._read(len(buffer))
+            data = self._read(size)
         except EOFError as exc:
             self.error = ("truncated_gzip", str(exc))
-            return 0
+            return b""
         except (gzip.BadGzipFile, zlib.error, isal_zlib.error, zstandard.ZstdError) as exc:  # type: ignore[misc]  # isal's stub makes `error` an instance
             self.error = ("corrupt_compression", str(exc))
-            return 0
+            return b""
         except OSError as exc:  # the transport, not the bytes: the shard is retried, not cut short
             raise InputUnavailable(self.path, exc) from exc
-        buffer[: len(data)] = data
         self._position += len(data)
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
         return len(data)
+
+    @property
+    def verified_through(self) -> int:
+        """The stream position up to which a checksum of the file checked every byte (gzip's CRC-32,
+        member by member); 0 for files that carry none."""
+        return self._inner.verified_through if isinstance(self._inner, GzipMembers) else 0
+
+    @property
+    def skipped(self) -> list[tuple[str, int]]:
+        """Damaged stretches the decompressor skipped: (what was wrong, stream position of the gap)."""
+        return self._inner.skipped if isinstance(self._inner, GzipMembers) else []
 
     def close(self) -> None:
         self._inner.close()
@@ -82,6 +100,9 @@ class GzipMembers:
 
     ``read1`` hands out what each step inflated, so a cut file gives every byte before the cut and
     then raises ``EOFError`` like ``gzip``; ``isal.igzip`` drops the last block inflated before the cut.
+    A damaged member (bad deflate data, a failed CRC-32, bytes that are no gzip member) is skipped to
+    the next member's header and listed in ``skipped``: Common Crawl writes one member per record, so
+    one damaged record does not cost the thousands after it.
     """
 
     def __init__(self, raw: BinaryIO, chunk_bytes: int = 1 << 17, max_output_bytes: int = 8 << 20) -> None:
@@ -92,6 +113,12 @@ class GzipMembers:
         self._input = b""  # compressed bytes read and not yet inflated
         self._output = b""
         self._output_pos = 0
+        self._handed_out = 0  # bytes inflated and handed out
+        #: stream position up to which every byte was checked by its member's CRC-32
+        self.verified_through = 0
+        #: (what was wrong, bytes handed out before the gap) for each damaged stretch skipped
+        self.skipped: list[tuple[str, int]] = []
+        self._skipping = False  # in a damaged stretch: members that fail here are part of it
 
     def read1(self, size: int = -1) -> bytes:
         while self._output_pos >= len(self._output):
@@ -100,6 +127,7 @@ class GzipMembers:
         end = len(self._output) if size < 0 else self._output_pos + size
         out = self._output[self._output_pos:end]
         self._output_pos += len(out)
+        self._handed_out += len(out)
         return out
 
     def _inflate_more(self) -> bool:
@@ -110,29 +138,55 @@ class GzipMembers:
             self._input = self._raw.read(self._chunk_bytes)
             if not self._input:
                 raise EOFError("compressed file ended before the end-of-stream marker was reached")
-        self._output, self._output_pos = self._inflater.decompress(self._input, self._max_output_bytes), 0
-        if self._inflater.eof:
+        try:
+            self._output, self._output_pos = self._inflater.decompress(self._input, self._max_output_bytes), 0
+        except isal_zlib.error as exc:  # type: ignore[misc]  # isal's stub makes `error` an instance
+            self._skip_damage(f"damaged gzip member ({exc})")
+            return True
+        if self._inflater.eof:  # the member's CRC-32 and length matched
             self._input, self._inflater = self._inflater.unused_data, None
+            self._skipping = False
+            self.verified_through = self._handed_out + len(self._output)
         else:
             self._input = self._inflater.unconsumed_tail
         return True
 
     def _next_member(self) -> bool:
-        while len(self._input.lstrip(b"\x00")) < 2:
+        while True:
+            while len(self._input.lstrip(b"\x00")) < 3:
+                more = self._raw.read(self._chunk_bytes)
+                if not more:
+                    break
+                self._input += more
+            self._input = self._input.lstrip(b"\x00")
+            if not self._input:
+                return False
+            if self._input.startswith(_GZIP_MEMBER_START):
+                self._inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)  # gzip header and trailer
+                return True
+            self._skip_damage(f"not a gzip member: starts with {self._input[:4]!r}")
+
+    def _skip_damage(self, problem: str) -> None:
+        """Drop input up to the next gzip member header after the one that failed (its first byte)."""
+        if not self._skipping:
+            self.skipped.append((problem, self._handed_out))
+            self._skipping = True
+        self._inflater = None
+        data = self._input[1:]
+        while (found := data.find(_GZIP_MEMBER_START)) < 0:
             more = self._raw.read(self._chunk_bytes)
             if not more:
+                data, found = b"", 0
                 break
-            self._input += more
-        self._input = self._input.lstrip(b"\x00")
-        if not self._input:
-            return False
-        if not self._input.startswith(b"\x1f\x8b"):
-            raise gzip.BadGzipFile(f"not a gzip member: starts with {self._input[:4]!r}")
-        self._inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)  # gzip header and trailer
-        return True
+            data = data[-(len(_GZIP_MEMBER_START) - 1) :] + more
+        self._input = data[found:]
 
     def close(self) -> None:
         self._raw.close()
+
+
+# Magic and compression method (deflate) of a gzip member header.
+_GZIP_MEMBER_START = b"\x1f\x8b\x08"
 
 
 # A zstd skippable frame holding the dictionary the file's frames were compressed with: how IIPC's
@@ -214,9 +268,7 @@ def open_binary(path: str) -> TrappedStream:
     except OSError as exc:
         raise InputUnavailable(path, exc) from exc
     if path.endswith(".gz"):
-        inner: BinaryIO = GzipMembers(raw)  # type: ignore[assignment]
-    elif path.endswith(".zst"):
-        inner = _ZstdFrames(raw, path)  # type: ignore[assignment]
-    else:
-        inner = raw
-    return TrappedStream(inner, path)
+        return TrappedStream(GzipMembers(raw), path)  # type: ignore[arg-type]
+    if path.endswith(".zst"):  # (a zstd frame's checksum is optional)
+        return TrappedStream(_ZstdFrames(raw, path), path)  # type: ignore[arg-type]
+    return TrappedStream(raw, path)

@@ -66,6 +66,10 @@ class JsonlReader(Reader):
         try:
             yield from shard.read(io.BufferedReader(stream, _READ_BUFFER_BYTES))
         finally:
+            for problem, position in stream.skipped:  # (where in the lines is not known: the byte is said)
+                counts.error("corrupt_compression", path, shard.line_number,
+                             f"{problem} at inflated byte {position}; skipped to the next gzip member and "
+                             "read on from there")
             if stream.error:
                 counts.error(stream.error[0], path, shard.line_number,
                              f"{stream.error[1]}; kept the lines before it")

@@ -69,6 +69,9 @@ class WarcReader(Reader):
         except Exception as exc:  # FastWARC raises plain exceptions on unparsable input
             counts.error("unparsable_warc", path, last[0], f"{type(exc).__name__}: {exc}; stopped reading this file")
         finally:
+            for problem, position in stream.skipped:
+                counts.error("corrupt_compression", path, position,
+                             f"{problem}; skipped to the next gzip member and read on from there")
             if stream.error:
                 kind, message = stream.error
                 counts.error(kind, path, last[0], f"{message}; kept the records before it")

@@ -60,11 +60,37 @@ def test_output_is_bounded_on_highly_compressed_input() -> None:
     assert sum(sizes) == 64 << 20 and max(sizes) <= 1 << 20
 
 
-def test_garbage_after_a_member_is_an_error() -> None:
+def read_to_end(stream: GzipMembers) -> bytes:
+    return b"".join(iter(lambda: stream.read1(100), b""))
+
+
+def test_garbage_after_a_member_is_listed_as_skipped() -> None:
     stream = GzipMembers(io.BytesIO(gzip.compress(b"record") + b"not gzip"))
-    assert stream.read1(100) == b"record"
-    with pytest.raises(gzip.BadGzipFile, match="not a gzip member"):
-        stream.read1(100)
+    assert read_to_end(stream) == b"record"
+    assert stream.skipped == [("not a gzip member: starts with b'not '", 6)]
+
+
+@pytest.mark.parametrize("damage", ["garbage between", "deflate data", "crc"])
+def test_a_damaged_member_is_skipped_to_the_next(damage: str) -> None:
+    """One damaged stretch, listed once, and every member after it read (a false member header inside
+    the damage is part of the same stretch)."""
+    members = [gzip.compress(f"record {n} ".encode() * 50) for n in range(4)]
+    damaged = bytearray(members[1])
+    if damage == "garbage between":
+        damaged[:0] = b"junk \x1f\x8b\x08 more junk"
+    elif damage == "deflate data":
+        damaged[12:16] = b"\xff\xff\xff\xff"
+    else:
+        damaged[-8] ^= 0x01
+    stream = GzipMembers(io.BytesIO(members[0] + bytes(damaged) + members[2] + members[3]), chunk_bytes=16)
+    out = read_to_end(stream)
+    expected = [f"record {n} ".encode() * 50 for n in range(4)]
+    ((problem, gap),) = stream.skipped
+    if damage == "garbage between":
+        assert out == b"".join(expected) and gap == len(expected[0])
+    else:  # what the damaged member gave before its check failed is handed out: the gap comes after it
+        assert out.startswith(expected[0]) and out.endswith(expected[2] + expected[3])
+        assert len(expected[0]) <= gap == len(out) - len(expected[2] + expected[3])
 
 
 def dictionary_warc_zst(path: Path, records: list[bytes], compress_dictionary: bool) -> Path:

@@ -37,6 +37,22 @@ def test_jsonl_counts_bad_lines_and_keeps_good_ones(tmp_path: Path) -> None:
     assert counts.documents == 3 and counts.bytes == sum(len(r[schema.TEXT].encode()) for r in rows)
 
 
+def test_a_damaged_gzip_member_of_a_jsonl_file_costs_only_its_lines(tmp_path: Path) -> None:
+    """A .jsonl.gz written in members (as sharded writers append them): a member whose bytes are damaged
+    is counted and skipped, and the lines of the members after it are read."""
+    members = [gzip.compress("".join(json.dumps({"id": f"{m}-{n}", "text": f"doc {m} {n}"}) + "\n"
+                                     for n in range(50)).encode()) for m in range(3)]
+    damaged = bytearray(members[1])
+    damaged[len(damaged) // 2] ^= 0xFF
+    path = tmp_path / "docs.jsonl.gz"
+    path.write_bytes(members[0] + bytes(damaged) + members[2])
+    rows, counts, _ = read_rows(JsonlReader(), path)
+    ids = [r[schema.ID] for r in rows]
+    assert ids[:50] == [f"0-{n}" for n in range(50)] and ids[-50:] == [f"2-{n}" for n in range(50)]
+    assert counts.errors["corrupt_compression"] == 1
+    assert "skipped to the next gzip member" in counts.error_list[-1]["message"]
+
+
 def test_jsonl_keeps_other_fields_as_one_metadata_column_and_makes_missing_ids(tmp_path: Path) -> None:
     docs = [{"text": "dolma", "id": 7, "source": "cc", "metadata": {"lang": "en", "score": 0.5}},
             {"text": "redpajama", "meta": {"url": "x"}, "date": "2024-01-01"},
