@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import codecs
 import fnmatch
 import gzip
+import hashlib
 import zlib
 from pathlib import Path
 
@@ -253,3 +255,80 @@ def test_a_page_showing_a_warc_record_is_kept_whole(tmp_path: Path, members: boo
     rows, counts = read_all(path)
     assert len(rows) == 3 and shown in rows[1][schema.HTML] and rows[1][schema.HTML].endswith("</body></html>")
     assert not counts.errors
+
+
+def digested_record(n: int, block: bytes) -> bytes:
+    """A response record with the sha1 ``WARC-Block-Digest`` of ``block``, as Common Crawl writes them."""
+    digest = base64.b32encode(hashlib.sha1(block).digest()).decode()
+    return warc_record(n, block).replace(b"\r\nContent-Length:", f"\r\nWARC-Block-Digest: sha1:{digest}\r\nContent-Length:".encode(), 1)
+
+
+def test_damaged_bytes_are_reported_by_the_digest_in_a_plain_warc(tmp_path: Path) -> None:
+    """A byte of a page changed after it was written (its length still fits): an uncompressed file has no
+    checksum but the record's digest, which is checked. The page is kept as it is, and reported."""
+    records = [digested_record(n, page_block(n)) for n in range(3)]
+    records[1] = records[1].replace(b"page 1 text", b"page 1 tExt", 1)
+    path = tmp_path / "damaged.warc"
+    path.write_bytes(b"".join(records))
+    rows, counts = read_all(path)
+    assert [row[schema.URL] for row in rows] == [f"http://example.com/{n}" for n in range(3)]
+    assert [(e["type"], e["offset"]) for e in counts.error_list] == [("block_digest_mismatch", len(records[0]))]
+
+
+def test_damaged_bytes_in_a_gzip_member_are_reported_by_its_crc(tmp_path: Path) -> None:
+    """In a .warc.gz, gzip's CRC-32 checks every member's bytes (so the reader hashes a block only where
+    its length is in doubt): a member that fails its check is reported and skipped, and the records
+    after it are read (Common Crawl writes one member per record)."""
+    members = [gzip.compress(digested_record(n, page_block(n))) for n in range(4)]
+    damaged = bytearray(members[1])
+    damaged[-8] ^= 0x01  # the CRC-32 in the member's trailer
+    path = tmp_path / "damaged.warc.gz"
+    path.write_bytes(members[0] + bytes(damaged) + members[2] + members[3])
+    rows, counts = read_all(path)
+    assert [row[schema.URL] for row in rows] == [f"http://example.com/{n}" for n in (0, 2, 3)]
+    assert [(e["type"], e["offset"]) for e in counts.error_list] == [("corrupt_compression", len(gzip.decompress(members[0])))]
+    assert "skipped to the next gzip member" in counts.error_list[0]["message"]
+
+
+def framing_damage(kind: str, blocks: list[bytes]) -> tuple[list[bytes], set[int]]:
+    """Five records with ``kind`` of damage around record 1 or 2; the numbers of the records whose pages
+    are damaged (the others must come out whole)."""
+    records = [warc_record(n, block) for n, block in enumerate(blocks)]
+    if kind == "garbage glued to a record":  # no line break before the version line
+        records[2] = b"junk junk junk " + records[2]
+        return records, set()
+    if kind == "length too short":
+        records[1] = warc_record(1, blocks[1], len(blocks[1]) - 700)
+        return records, {1}
+    if kind == "length too long by part of the next header":
+        records[1] = warc_record(1, blocks[1], len(blocks[1]) + 4 + 20)
+        return records, {1}
+    if kind == "the last record's header swallowed":
+        records[3] = warc_record(3, blocks[3], len(blocks[3]) + 4 + 30)
+        return records, {3}
+    assert kind == "a lie over the record limit"  # a page over max_record_bytes whose length lies by 5 MB
+    big = page_block(1, "<p>more</p>" * 3000)
+    records[1] = warc_record(1, big, len(big) + (5 << 20))
+    return records, {1}
+
+
+@pytest.mark.parametrize("members", [True, False], ids=["gzip-per-record", "plain"])
+@pytest.mark.parametrize("kind", ["garbage glued to a record", "length too short",
+                                  "length too long by part of the next header", "the last record's header swallowed",
+                                  "a lie over the record limit"])
+def test_damaged_framing_loses_no_whole_record_and_is_counted(tmp_path: Path, kind: str, members: bool) -> None:
+    """Bytes FastWARC skips without a word (garbage, the rest of a block whose length is too short, a
+    record whose header a lying length swallowed) are found between the blocks: every intact record is
+    read, and the damage is counted."""
+    blocks = [page_block(n) for n in range(5)]
+    records, damaged = framing_damage(kind, blocks)
+    path = tmp_path / ("framing.warc.gz" if members else "framing.warc")
+    path.write_bytes(b"".join(gzip.compress(r) for r in records) if members else b"".join(records))
+    rows, counts = read_all(path, WarcReader(max_record_bytes=20_000))
+    intact = {f"http://example.com/{n}" for n in range(5) if n not in damaged}
+    assert intact <= {row[schema.URL] for row in rows}
+    for row in rows:
+        n = int(row[schema.URL].rsplit("/", 1)[1])
+        if n not in damaged:
+            assert row[schema.HTML] == blocks[n].split(b"\r\n\r\n", 1)[1].decode()
+    assert counts.errors, "the damage is counted"
