@@ -86,6 +86,9 @@ class WarcReader(Reader):
     def _parse(self, stream: TrappedStream, base: int, path: str, counts: ReaderCounts,
                last: list[int]) -> Iterator[tuple[WarcRecord, int, bytes | None]]:
         replay: _Replay | None = _Replay(stream, b"", self.max_record_bytes + _READ_AHEAD_BYTES)
+        # Bytes parsed again beyond the parser's read-ahead (a lie whose block runs to the end of the file
+        # parses the rest again); None once over budget: no more replays in this file.
+        replayed: int | None = 0
         while replay is not None:
             source, replay = replay, None
             for record, offset, data, next_start in self._blocks(source, base, counts, last):
@@ -113,6 +116,14 @@ class WarcReader(Reader):
                     searched, skip = (b"" if digest_ok else data), 0
                 cut = _embedded_record(searched)
                 restart = source.restart_at(record.stream_pos, skip + cut[1]) if cut else None
+                if restart is not None:
+                    replayed = None if replayed is None else replayed + max(0, restart[1].replay_bytes - _PARSER_BUFFER)
+                    if replayed is None or replayed > _REPLAY_BUDGET * max(stream.tell(), _READ_AHEAD_BYTES):
+                        if replayed is not None:
+                            counts.error("too_many_lying_lengths", path, offset,
+                                         f"lying Content-Lengths made the reader parse {replayed} bytes again; the "
+                                         "records they hide in the rest of this file are no longer recovered")
+                        restart, replayed = None, None
                 if cut is None or restart is None:
                     if gap and gap.strip(b"\r\n") and digest_ok is not False:  # (a mismatch is counted as such)
                         counts.error("garbage_between_records", path, offset,
@@ -259,6 +270,12 @@ _WARC_VERSION_LINE = re.compile(rb"WARC/1\.[01]\r\n")
 
 
 _MAX_HEADER_BYTES = 64 << 10
+# Bytes parsed again after lying lengths beyond FastWARC's read-ahead (``_PARSER_BUFFER``), at most, as a
+# multiple of the bytes read: a damaged file has a few lies, each parsing again what was read past it (every
+# record may lie by a little, a writer's bug); many lies that each run to the end of the file would take time
+# quadratic in its size.
+_REPLAY_BUDGET = 8
+_PARSER_BUFFER = 128 << 10
 _HEADER_PROBE_BYTES = 4 << 10
 # Bytes a parser may have read beyond the record it returned (its buffer); replay keeps them too.
 _READ_AHEAD_BYTES = 4 << 20
@@ -321,6 +338,11 @@ class _Replay(ForwardStream):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+    @property
+    def replay_bytes(self) -> int:
+        """Bytes this stream hands out again (read before, kept)."""
+        return len(self._pending)
 
     def _keep(self, data: bytes) -> None:
         if self._complete and data:

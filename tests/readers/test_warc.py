@@ -332,3 +332,18 @@ def test_damaged_framing_loses_no_whole_record_and_is_counted(tmp_path: Path, ki
         if n not in damaged:
             assert row[schema.HTML] == blocks[n].split(b"\r\n\r\n", 1)[1].decode()
     assert counts.errors, "the damage is counted"
+
+
+@pytest.mark.parametrize("lie", [300, 3 << 20])
+def test_a_file_of_lying_lengths_is_read_in_bounded_time(tmp_path: Path, lie: int) -> None:
+    """Every record's Content-Length lies. By a little (a writer's bug): every record is recovered. By
+    megabytes: each lie parses the rest of the file again, so after a budget of re-parsed bytes the reader
+    stops recovering the hidden records, and says so (the time would grow with the square of the file)."""
+    records = [warc_record(n, page_block(n), len(page_block(n)) + lie) for n in range(400)]
+    path = tmp_path / "lies.warc"
+    path.write_bytes(b"".join(records))
+    rows, counts = read_all(path)
+    if lie == 300:
+        assert len(rows) == 400 and counts.errors["content_length_mismatch"] == 399
+    else:
+        assert 0 < len(rows) < 400 and counts.errors["too_many_lying_lengths"] == 1
