@@ -96,7 +96,7 @@ class WarcReader(Reader):
                 # What lies between this block and the next record FastWARC found (or the end of the
                 # file): a record separator when the Content-Length is right. FastWARC skips anything
                 # else silently, records it could not find included.
-                gap = None if block_end is None else source.kept(block_end, next_start)
+                gap = None if block_end is None or next_start is None else source.kept(block_end, next_start)
                 whole = gap is not None and not gap.strip(b"\r\n") and len(data) == record.content_length
                 # A whole block is not searched for a record (searching every block cost 0.2x FastWARC's
                 # time on the bench WARC), nor hashed where gzip's CRC-32 has checked its bytes (hashing
@@ -110,8 +110,9 @@ class WarcReader(Reader):
                 # it (garbage before a record, a length too short by less than a header): search what was
                 # read from the block's start, or from its end where the digest says the block is genuine.
                 skip = record.content_length if digest_ok else 0
-                searched = None if block_end is None else source.kept(block_end - record.content_length + skip,
-                                                                      next_start)
+                searched = None if block_end is None else source.kept(
+                    block_end - record.content_length + skip,
+                    min(block_end, source.kept_end) if next_start is None else next_start)
                 if searched is None:  # (not kept)
                     searched, skip = (b"" if digest_ok else data), 0
                 cut = _embedded_record(searched)
@@ -149,10 +150,11 @@ class WarcReader(Reader):
                 break
 
     def _blocks(self, source: _Replay, base: int, counts: ReaderCounts,
-                last: list[int]) -> Iterator[tuple[WarcRecord, int, bytes, int]]:
+                last: list[int]) -> Iterator[tuple[WarcRecord, int, bytes, int | None]]:
         """Every record with its offset, its block (up to ``max_record_bytes + 1`` bytes), and where the next
-        record starts (at the end: where reading stopped). A record is handed on once the next one is parsed
-        (its start is then read), the last one at the end of the file or on an error, which is raised after it.
+        record starts (at the end: where reading stopped; ``None`` for a block over the limit, handed on
+        before the next record is parsed). A record is handed on once the next one is parsed (its start is
+        then read), the last one at the end of the file or on an error, which is raised after it.
         A record is counted, and bytes before it dropped, only after the one before was handed on: that
         one may be cut, and the file parsed again from inside it."""
         records = ArchiveIterator(source, parse_http=False, quirks_mode=True, stream_detect=False)
@@ -173,6 +175,12 @@ class WarcReader(Reader):
             source.forget_before(record.stream_pos)
             counts.records[str(record.record_type)] += 1
             held = record, offset, _read_block(record, self.max_record_bytes + 1)
+            if len(held[2]) > self.max_record_bytes and source.holds_record(record.stream_pos, record.content_length):
+                # Asked for the next record, FastWARC would skip the rest of this block: as far as its
+                # Content-Length says, which may lie by gigabytes, past what replay keeps. Handed on
+                # first, so that the record found in what was read is parsed from there instead.
+                yield *held, None
+                held = None
 
     def _checked(self, record: WarcRecord, offset: int, data: bytes, digest_ok: bool | None, path: str,
                  counts: ReaderCounts, length: int | None = None) -> bytes | None:
@@ -340,6 +348,11 @@ class _Replay(ForwardStream):
         return len(data)
 
     @property
+    def kept_end(self) -> int:
+        """The stream position after the last byte kept (a replay's bytes not handed out yet, too)."""
+        return self._kept_end
+
+    @property
     def replay_bytes(self) -> int:
         """Bytes this stream hands out again (read before, kept)."""
         return len(self._pending)
@@ -386,6 +399,13 @@ class _Replay(ForwardStream):
         if header_end < 0 or header.find(b"\n\n", 0, header_end) >= 0:  # (a bare-LF header)
             return None
         return record_start + header_end + 4 + content_length
+
+    def holds_record(self, record_start: int, content_length: int) -> bool:
+        """Whether a WARC record starts inside the bytes read so far of the block of the record at
+        ``record_start``."""
+        block_end = self.block_end(record_start, content_length)
+        read = None if block_end is None else self.kept(block_end - content_length, min(block_end, self._kept_end))
+        return read is not None and _embedded_record(read) is not None
 
     def kept(self, start: int, end: int) -> bytes | None:
         """The bytes from stream position ``start`` to ``end``; ``None`` where not all were kept."""
