@@ -93,6 +93,10 @@ class WarcReader(Reader):
             source, replay = replay, None
             for record, offset, data, next_start in self._blocks(source, base, counts, last):
                 block_end = source.block_end(record.stream_pos, record.content_length)
+                if block_end is None and record.headers.get(WarcHeader.CONTENT_LENGTH) is None:
+                    counts.error("bad_record_header", path, offset, "a WARC record header without Content-Length "
+                                 "(cut short at the end of the file, or garbage that looks like one); skipped")
+                    continue
                 # What lies between this block and the next record FastWARC found (or the end of the
                 # file): a record separator when the Content-Length is right. FastWARC skips anything
                 # else silently, records it could not find included.

@@ -346,3 +346,12 @@ def test_a_file_of_lying_lengths_is_read_in_bounded_time(tmp_path: Path, lie: in
         assert len(rows) == 400 and counts.errors["content_length_mismatch"] == 399
     else:
         assert 0 < len(rows) < 400 and counts.errors["too_many_lying_lengths"] == 1
+
+
+def test_a_file_cut_inside_a_record_header_is_counted(tmp_path: Path) -> None:
+    records = [warc_record(n, page_block(n)) for n in range(3)]
+    path = tmp_path / "cut.warc"
+    path.write_bytes(b"".join(records[:2]) + records[2][:120])  # in the WARC-Record-ID line
+    rows, counts = read_all(path)
+    assert len(rows) == 2
+    assert [(e["type"], e["offset"]) for e in counts.error_list] == [("bad_record_header", len(records[0] + records[1]))]
