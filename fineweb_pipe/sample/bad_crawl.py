@@ -132,6 +132,15 @@ def write_bad_crawl(folder: str, seed: int = 0) -> BadCrawl:
     crawl.reader_errors["content_length_mismatch"] += 1
     crawl.reader_errors["block_digest_mismatch"] += 1
 
+    # A gzip member whose CRC-32 fails (damaged on disk): skipped, the members after it read.
+    damaged = bytearray(gzip.compress(w.good()[1], mtime=0))
+    damaged[-8] ^= 0x01
+    files["damaged-member.warc.gz"] = _members(goods(2)) + bytes(damaged) + _members(goods(2))
+    crawl.reader_errors["corrupt_compression"] += 1
+    # Garbage glued to the next record's version line (no line break): FastWARC alone skips that record.
+    files["garbage-between-records.warc"] = b"".join(goods(2)) + b"garbage, no line break" + b"".join(goods(2))
+    crawl.reader_errors["garbage_between_records"] += 1
+
     files["not-a-warc.warc.gz"] = gzip.compress(b"<html><body>A page saved without its WARC headers</body></html>\n" * 50)
     crawl.reader_errors["not_warc"] += 1
     files["empty.warc.gz"] = b""
