@@ -86,72 +86,70 @@ class WarcReader(Reader):
     def _parse(self, stream: TrappedStream, base: int, path: str, counts: ReaderCounts,
                last: list[int]) -> Iterator[tuple[WarcRecord, int, bytes | None]]:
         replay: _Replay | None = _Replay(stream, b"", self.max_record_bytes + _READ_AHEAD_BYTES)
-        # Bytes parsed again beyond the parser's read-ahead (a lie whose block runs to the end of the file
-        # parses the rest again); None once over budget: no more replays in this file.
-        replayed: int | None = 0
+        budget = _ReplayBudget()
         while replay is not None:
             source, replay = replay, None
             for record, offset, data, next_start in self._blocks(source, base, counts, last):
-                block_end = source.block_end(record.stream_pos, record.content_length)
-                if block_end is None and record.headers.get(WarcHeader.CONTENT_LENGTH) is None:
-                    counts.error("bad_record_header", path, offset, "a WARC record header without Content-Length "
-                                 "(cut short at the end of the file, or garbage that looks like one); skipped")
+                framed = self._framed(source, stream, base, record, offset, data, next_start, budget, path, counts)
+                if framed is None:
                     continue
-                # What lies between this block and the next record FastWARC found (or the end of the
-                # file): a record separator when the Content-Length is right. FastWARC skips anything
-                # else silently, records it could not find included.
-                gap = None if block_end is None or next_start is None else source.kept(block_end, next_start)
-                whole = gap is not None and not gap.strip(b"\r\n") and len(data) == record.content_length
-                # A whole block is not searched for a record (searching every block cost 0.2x FastWARC's
-                # time on the bench WARC), nor hashed where gzip's CRC-32 has checked its bytes (hashing
-                # every block cost 0.4x FastWARC's time on a real 143 MB WARC).
-                verified = whole and block_end is not None and base + block_end <= stream.verified_through
-                digest_ok = None if verified else _digest_matches(record, data)
-                if whole and digest_ok is not False:
-                    yield record, offset, self._checked(record, offset, data, digest_ok, path, counts)
-                    continue
-                # A record inside the block (a Content-Length that runs past it), or inside the bytes after
-                # it (garbage before a record, a length too short by less than a header): search what was
-                # read from the block's start, or from its end where the digest says the block is genuine.
-                skip = record.content_length if digest_ok else 0
-                searched = None if block_end is None else source.kept(
-                    block_end - record.content_length + skip,
-                    min(block_end, source.kept_end) if next_start is None else next_start)
-                if searched is None:  # (not kept)
-                    searched, skip = (b"" if digest_ok else data), 0
-                cut = _embedded_record(searched)
-                restart = source.restart_at(record.stream_pos, skip + cut[1]) if cut else None
-                if restart is not None:
-                    replayed = None if replayed is None else replayed + max(0, restart[1].replay_bytes - _PARSER_BUFFER)
-                    if replayed is None or replayed > _REPLAY_BUDGET * max(stream.tell(), _READ_AHEAD_BYTES):
-                        if replayed is not None:
-                            counts.error("too_many_lying_lengths", path, offset,
-                                         f"lying Content-Lengths made the reader parse {replayed} bytes again; the "
-                                         "records they hide in the rest of this file are no longer recovered")
-                        restart, replayed = None, None
-                if cut is None or restart is None:
-                    if gap and gap.strip(b"\r\n") and digest_ok is not False:  # (a mismatch is counted as such)
-                        counts.error("garbage_between_records", path, offset,
-                                     f"{len(gap)} bytes after this record's block are not a WARC record (a "
-                                     "Content-Length too short, or damaged bytes); skipped")
-                    yield record, offset, self._checked(record, offset, data, digest_ok, path, counts)
-                    continue
-                end, position = skip + cut[0], skip + cut[1]  # of this block, of the record found
-                if position < record.content_length:
-                    # The Content-Length runs past this record into the next ones (a lying length, or a
-                    # record cut short by a crashed writer with more appended): end the block where the
-                    # next record starts, and parse again from there with the bytes kept since this one began.
-                    counts.error("content_length_mismatch", path, offset,
-                                 f"Content-Length {record.content_length} runs into the WARC record at block byte "
-                                 f"{position}; cut the record there and read on from that record")
-                    yield record, offset, self._checked(record, offset, data[:end], None, path, counts, end)
-                else:
-                    counts.error("garbage_between_records", path, offset,
-                                 f"{position - record.content_length} bytes after this record's block are not a "
-                                 "WARC record and hid the record after them; read on from that record")
-                    yield record, offset, self._checked(record, offset, data, digest_ok, path, counts)
-                base, replay = offset + restart[0], restart[1]
-                break
+                block, restart = framed
+                yield record, offset, block
+                if restart is not None:  # parse again from the record found, with the bytes kept since this one
+                    base, replay = offset + restart[0], restart[1]
+                    break
+
+    def _framed(self, source: _Replay, stream: TrappedStream, base: int, record: WarcRecord, offset: int,
+                data: bytes, next_start: int | None, budget: _ReplayBudget, path: str,
+                counts: ReaderCounts) -> tuple[bytes | None, _Restart | None] | None:
+        """The block to hand on (``None``: none), counting what is wrong with its framing, and where to parse
+        again from when a record hides in it or after it; ``None`` for no record at all (a header cut short).
+        ``base``: the file position of ``source``'s start."""
+        block_end = source.block_end(record.stream_pos, record.content_length)
+        if block_end is None and record.headers.get(WarcHeader.CONTENT_LENGTH) is None:
+            counts.error("bad_record_header", path, offset, "a WARC record header without Content-Length "
+                         "(cut short at the end of the file, or garbage that looks like one); skipped")
+            return None
+        # What lies between this block and the next record FastWARC found (or the end of the file): a
+        # record separator when the Content-Length is right. FastWARC skips anything else silently, records
+        # it could not find included.
+        gap = None if block_end is None or next_start is None else source.kept(block_end, next_start)
+        whole = gap is not None and not gap.strip(b"\r\n") and len(data) == record.content_length
+        # A whole block is not searched for a record (searching every block cost 0.2x FastWARC's time on
+        # the bench WARC), nor hashed where gzip's CRC-32 has checked its bytes (hashing every block cost
+        # 0.4x FastWARC's time on a real 143 MB WARC).
+        verified = whole and block_end is not None and base + block_end <= stream.verified_through
+        digest_ok = None if verified else _digest_matches(record, data)
+        if whole and digest_ok is not False:
+            return self._checked(record, offset, data, digest_ok, path, counts), None
+        # A record inside the block (a Content-Length that runs past it), or inside the bytes after it
+        # (garbage before a record, a length too short by less than a header): search what was read from
+        # the block's start, or from its end where the digest says the block is genuine.
+        skip = record.content_length if digest_ok else 0
+        searched = None if block_end is None else source.kept(
+            block_end - record.content_length + skip, min(block_end, source.kept_end) if next_start is None else next_start)
+        if searched is None:  # (not kept)
+            searched, skip = (b"" if digest_ok else data), 0
+        cut = _embedded_record(searched)
+        restart = source.restart_at(record.stream_pos, skip + cut[1]) if cut else None
+        if restart is not None and not budget.allows(restart[1], stream.tell(), path, offset, counts):
+            restart = None
+        if cut is None or restart is None:
+            if gap and gap.strip(b"\r\n") and digest_ok is not False:  # (a mismatch is counted as such)
+                counts.error("garbage_between_records", path, offset, f"{len(gap)} bytes after this record's "
+                             "block are not a WARC record (a Content-Length too short, or damaged bytes); skipped")
+            return self._checked(record, offset, data, digest_ok, path, counts), None
+        end, position = skip + cut[0], skip + cut[1]  # of this block, of the record found
+        if position >= record.content_length:
+            counts.error("garbage_between_records", path, offset,
+                         f"{position - record.content_length} bytes after this record's block are not a WARC "
+                         "record and hid the record after them; read on from that record")
+            return self._checked(record, offset, data, digest_ok, path, counts), restart
+        # The Content-Length runs past this record into the next ones (a lying length, or a record cut short
+        # by a crashed writer with more appended): the block ends where the next record starts.
+        counts.error("content_length_mismatch", path, offset, f"Content-Length {record.content_length} runs "
+                     f"into the WARC record at block byte {position}; cut the record there and read on from that record")
+        return self._checked(record, offset, data[:end], None, path, counts, end), restart
 
     def _blocks(self, source: _Replay, base: int, counts: ReaderCounts,
                 last: list[int]) -> Iterator[tuple[WarcRecord, int, bytes, int | None]]:
@@ -282,12 +280,8 @@ _WARC_VERSION_LINE = re.compile(rb"WARC/1\.[01]\r\n")
 
 
 _MAX_HEADER_BYTES = 64 << 10
-# Bytes parsed again after lying lengths beyond FastWARC's read-ahead (``_PARSER_BUFFER``), at most, as a
-# multiple of the bytes read: a damaged file has a few lies, each parsing again what was read past it (every
-# record may lie by a little, a writer's bug); many lies that each run to the end of the file would take time
-# quadratic in its size.
-_REPLAY_BUDGET = 8
-_PARSER_BUFFER = 128 << 10
+_REPLAY_BUDGET = 8  # (see _ReplayBudget)
+_PARSER_BUFFER = 128 << 10  # FastWARC's read-ahead, and some: a replay of no more is free
 _HEADER_PROBE_BYTES = 4 << 10
 # Bytes a parser may have read beyond the record it returned (its buffer); replay keeps them too.
 _READ_AHEAD_BYTES = 4 << 20
@@ -316,6 +310,29 @@ def _digest_matches(record: WarcRecord, data: bytes) -> bool | None:
     actual = hashlib.sha1(data).digest()
     value = value.strip()
     return value.upper() == base64.b32encode(actual).decode() or value.lower() == actual.hex()
+
+
+class _ReplayBudget:
+    """Bytes parsed again after lying lengths, beyond the parser's read-ahead: at most ``_REPLAY_BUDGET``
+    times the bytes read. A damaged file has a few lies, each parsing again what was read past it (every
+    record may lie by a little: a writer's bug); many lies that each run to the end of the file would take
+    time quadratic in its size."""
+
+    def __init__(self) -> None:
+        self._replayed = 0
+        self._spent = False
+
+    def allows(self, replay: _Replay, read: int, path: str, offset: int, counts: ReaderCounts) -> bool:
+        """Whether ``replay`` may be parsed, ``read`` bytes into the file; the first refusal is counted."""
+        if self._spent:
+            return False
+        self._replayed += max(0, replay.replay_bytes - _PARSER_BUFFER)
+        if self._replayed <= _REPLAY_BUDGET * max(read, _READ_AHEAD_BYTES):
+            return True
+        self._spent = True
+        counts.error("too_many_lying_lengths", path, offset, f"lying Content-Lengths made the reader parse "
+                     f"{self._replayed} bytes again; the records they hide in the rest of this file are not recovered")
+        return False
 
 
 class _Replay(ForwardStream):
@@ -417,7 +434,7 @@ class _Replay(ForwardStream):
             return None
         return self._window(start, end)
 
-    def restart_at(self, record_start: int, block_offset: int) -> tuple[int, _Replay] | None:
+    def restart_at(self, record_start: int, block_offset: int) -> _Restart | None:
         """A stream from byte ``block_offset`` of the block of the record at ``record_start`` on, with its
         position relative to ``record_start``; ``None`` if those bytes were not kept."""
         if not self._complete or self._kept_from > record_start:
@@ -431,6 +448,10 @@ class _Replay(ForwardStream):
 
     def close(self) -> None:
         """The underlying stream belongs to the caller."""
+
+
+# Where to parse again from: the position relative to the record that hid it, and the stream from there.
+_Restart = tuple[int, _Replay]
 
 
 class WetReader(WarcReader):
