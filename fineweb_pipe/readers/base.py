@@ -178,8 +178,10 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
 
 
 def _binary_array(values: list[Any], binary: pa.DataType) -> pa.Array:
-    """``values`` as a binary array, made from their bytes joined once where all are ``bytes``: Arrow's
-    builder grows its buffer by copying, which took 30-100 ms for a 34 MB batch of WARC pages."""
+    """``values`` as a binary array, their bytes copied once where all are ``bytes``: Arrow's builder
+    grows its buffer by copying, which took 30-100 ms for a 34 MB batch of WARC pages. The copy goes into
+    a buffer of Arrow's memory pool, which reuses its memory: ``b"".join`` took a fresh mapping from the
+    system for each batch, and 3-4x the time, in page faults (143 MB of pages: 39 against 9-12 ms)."""
     if not all(type(v) is bytes for v in values):
         return pa.array(values, binary)
     offsets = np.zeros(len(values) + 1, np.int64)
@@ -188,5 +190,8 @@ def _binary_array(values: list[Any], binary: pa.DataType) -> pa.Array:
         if offsets[-1] >= 1 << 31:  # over 32-bit offsets: left to Arrow, as before
             return pa.array(values, binary)
         offsets = offsets.astype(np.int32)
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))]
-    return pa.Array.from_buffers(binary, len(values), buffers)
+    data = pa.allocate_buffer(int(offsets[-1]))
+    view = memoryview(data).cast("B")
+    for value, start in zip(values, offsets.tolist()):
+        view[start : start + len(value)] = value
+    return pa.Array.from_buffers(binary, len(values), [None, pa.py_buffer(offsets), data])
