@@ -125,3 +125,12 @@ def test_warc_zst_with_an_embedded_dictionary(tmp_path: Path, compress_dictionar
     counts = ReaderCounts()
     assert list(WarcReader().iter_batches(str(damaged), counts)) == []
     assert counts.errors["corrupt_compression"] == 1
+
+
+def test_a_file_that_is_not_gzip_stops_at_once() -> None:
+    """A plain file named .gz: one error at its start, not a search for a member through all of it."""
+    raw = io.BytesIO(b"WARC/1.0\r\n" + b"x" * (4 << 20))
+    stream = GzipMembers(raw)
+    with pytest.raises(gzip.BadGzipFile, match="not a gzip file: starts with b'WARC'"):
+        stream.read1(100)
+    assert raw.tell() < 1 << 20
