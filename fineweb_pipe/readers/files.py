@@ -165,7 +165,8 @@ class GzipMembers:
                 self._inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)  # gzip header and trailer
                 return True
             if not self._handed_out and not self.skipped:  # not gzip at all: no search through the whole file
-                raise gzip.BadGzipFile(f"not a gzip file: starts with {self._input[:4]!r} (rename it if it is not compressed)")
+                raise gzip.BadGzipFile(f"not a gzip file: starts with {self._input[:4]!r} "
+                                       "(rename it if it is not compressed)")
             self._skip_damage(f"not a gzip member: starts with {self._input[:4]!r}")
 
     def _skip_damage(self, problem: str) -> None:

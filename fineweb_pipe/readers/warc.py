@@ -126,8 +126,10 @@ class WarcReader(Reader):
         # (garbage before a record, a length too short by less than a header): search what was read from
         # the block's start, or from its end where the digest says the block is genuine.
         skip = record.content_length if digest_ok else 0
-        searched = None if block_end is None else source.kept(
-            block_end - record.content_length + skip, min(block_end, source.kept_end) if next_start is None else next_start)
+        searched = None
+        if block_end is not None:  # to the next record, or (not parsed yet) to the block's end
+            search_end = min(block_end, source.kept_end) if next_start is None else next_start
+            searched = source.kept(block_end - record.content_length + skip, search_end)
         if searched is None:  # (not kept)
             searched, skip = (b"" if digest_ok else data), 0
         cut = _embedded_record(searched)
@@ -147,8 +149,8 @@ class WarcReader(Reader):
             return self._checked(record, offset, data, digest_ok, path, counts), restart
         # The Content-Length runs past this record into the next ones (a lying length, or a record cut short
         # by a crashed writer with more appended): the block ends where the next record starts.
-        counts.error("content_length_mismatch", path, offset, f"Content-Length {record.content_length} runs "
-                     f"into the WARC record at block byte {position}; cut the record there and read on from that record")
+        counts.error("content_length_mismatch", path, offset, f"Content-Length {record.content_length} runs into "
+                     f"the WARC record at block byte {position}; cut the record there and read on from that record")
         return self._checked(record, offset, data[:end], None, path, counts, end), restart
 
     def _blocks(self, source: _Replay, base: int, counts: ReaderCounts,

@@ -260,7 +260,8 @@ def test_a_page_showing_a_warc_record_is_kept_whole(tmp_path: Path, members: boo
 def digested_record(n: int, block: bytes) -> bytes:
     """A response record with the sha1 ``WARC-Block-Digest`` of ``block``, as Common Crawl writes them."""
     digest = base64.b32encode(hashlib.sha1(block).digest()).decode()
-    return warc_record(n, block).replace(b"\r\nContent-Length:", f"\r\nWARC-Block-Digest: sha1:{digest}\r\nContent-Length:".encode(), 1)
+    header = f"\r\nWARC-Block-Digest: sha1:{digest}\r\nContent-Length:".encode()
+    return warc_record(n, block).replace(b"\r\nContent-Length:", header, 1)
 
 
 def test_damaged_bytes_are_reported_by_the_digest_in_a_plain_warc(tmp_path: Path) -> None:
