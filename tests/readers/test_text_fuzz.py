@@ -316,16 +316,65 @@ def test_intact_jsonl_lines_survive_damage_and_every_line_is_accounted_for(
     assert len(set(made_ids.values())) == len(made_ids), "two lines were given the same id"
 
 
-def test_the_same_documents_whatever_the_batching(fuzzed: list[Case], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batch bounds only cut the stream: one document per batch or batches of 700 bytes give the same rows."""
+def test_the_same_documents_whatever_the_batching_and_the_path(fuzzed: list[Case], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch bounds only cut the stream, and Arrow's blocks give what reading line by line gives: one
+    document per batch, batches of 700 bytes and every line in Python give the same rows (made ids too)."""
     monkeypatch.setattr(jsonl, "_BLOCK_BYTES", BLOCK_BYTES)
     differ = []
     for case in fuzzed:
         readings = [[row for table in read(case.path, options)[0] for row in table.to_pylist()]
                     for options in ({}, {"batch_docs": 1}, {"batch_bytes": 700})]
-        if not readings[0] == readings[1] == readings[2]:
+        with monkeypatch.context() as line_by_line:
+            line_by_line.setattr(jsonl._Shard, "_parsed", lambda *_: None)
+            readings.append([row for table in read(case.path, {})[0] for row in table.to_pylist()])
+        if any(reading != readings[0] for reading in readings[1:]):
             differ.append(case.path.name)
-    assert not differ, f"other documents with other batch bounds: {differ}"
+    assert not differ, f"other documents with other batch bounds or line by line: {differ}"
+
+
+@pytest.fixture(scope="module")
+def big_members(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[list[str]]]:
+    """A .jsonl.gz of 3 members of ~850 kB of lines (~265 kB compressed: more than the reader inflates
+    at once, so a member's lines are handed out before its CRC-32 is checked), the middle one with one
+    bit flipped halfway through its deflate data; and the lines of each member."""
+    rng = random.Random(7)
+    vocabulary = WORDS + [f"w{n}" for n in range(500)]
+    members = [[json.dumps({"id": f"{m}-{n}", "text": " ".join(rng.choice(vocabulary) for _ in range(rng.randint(20, 200)))})
+                for n in range(1500)] for m in range(3)]
+    compressed = [gzip.compress("".join(line + "\n" for line in lines).encode(), mtime=0) for lines in members]
+    damaged = bytearray(compressed[1])
+    damaged[len(damaged) // 2] ^= 0x10
+    path = tmp_path_factory.mktemp("big_members") / "members.jsonl.gz"
+    path.write_bytes(compressed[0] + bytes(damaged) + compressed[2])
+    return path, members
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the damaged member's last partial line is glued to the next member's "
+                   "first line, so that intact line is lost (counted as invalid_json): the reader does not end a "
+                   "line where GzipMembers skipped a damaged stretch")
+def test_a_damaged_big_gzip_member_costs_no_line_of_the_members_around_it(
+        big_members: tuple[Path, list[list[str]]]) -> None:
+    """docs/reliability.md: a damaged gzip member is skipped, "the records (JSONL lines) of the members
+    after it are read"."""
+    path, members = big_members
+    tables, counts = read(path, {})
+    texts = {row[schema.ID]: row[schema.TEXT] for table in tables for row in table.to_pylist()}
+    intact = [json.loads(line) for m in (0, 2) for line in members[m]]
+    lost = [doc["id"] for doc in intact if texts.get(doc["id"]) != doc["text"]]
+    assert not lost and counts.errors["corrupt_compression"] == 1, f"lines lost: {lost}"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (or limit of streaming gzip): the lines a damaged member inflates to "
+                   "past the damage are handed out before its CRC-32 fails, and come out as documents with texts "
+                   "and ids that were never written; only one corrupt_compression is counted")
+def test_a_damaged_big_gzip_member_gives_no_document_that_was_not_written(
+        big_members: tuple[Path, list[list[str]]]) -> None:
+    path, members = big_members
+    tables, _ = read(path, {})
+    written = {doc["id"]: doc["text"] for lines in members for doc in map(json.loads, lines)}
+    made_up = [row[schema.ID] for table in tables for row in table.to_pylist()
+               if written.get(row[schema.ID]) != row[schema.TEXT]]
+    assert not made_up, f"{len(made_up)} documents not as written: {made_up[:10]}"
 
 
 # ---------------------------------------------------------------- Parquet
