@@ -70,24 +70,36 @@ class ParquetReader(Reader):
                              "short: re-fetch it or remove it from the inputs")
                 return
             self._check(parquet.schema_arrow, path)
-            batches = parquet.iter_batches(batch_size=self.batch_docs, columns=self.columns)
-            row = 0
-            while True:
-                try:
-                    batch = next(batches, None)
-                except (pa.ArrowException, OSError, ValueError) as exc:
-                    counts.error("corrupt_parquet", path, row, f"{type(exc).__name__}: {exc}; kept the "
-                                 f"{row} rows before it")
-                    return
-                if batch is None:
-                    return
-                table = self._normalized(pa.Table.from_batches([batch]), path, row)
-                counts.records["row"] += table.num_rows
-                row += table.num_rows
-                for part in split_by_bytes(table, self.batch_bytes):
-                    yield emitted(part, counts)
+            first_row = 0
+            for group in range(parquet.num_row_groups):
+                # Row group by row group: a batch spanning groups would take the rows of the groups
+                # before a damaged one down with it, and the groups after it are still readable.
+                yield from self._row_group(parquet, group, first_row, path, counts)
+                first_row += parquet.metadata.row_group(group).num_rows
         finally:
             handle.close()
+
+    def _row_group(self, parquet: pq.ParquetFile, group: int, first_row: int, path: str,
+                   counts: ReaderCounts) -> Iterator[pa.Table]:
+        """The rows of one row group as batches; a group that cannot be decoded is counted and left."""
+        batches = parquet.iter_batches(batch_size=self.batch_docs, row_groups=[group], columns=self.columns)
+        row = first_row
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                rows = parquet.metadata.row_group(group).num_rows
+                counts.error("corrupt_parquet", path, row, f"{type(exc).__name__}: {exc}; row group {group} "
+                             f"(rows {first_row}-{first_row + rows - 1}) cannot be decoded: kept its "
+                             f"{row - first_row} rows before the damage, read on with the next group")
+                return
+            if batch is None:
+                return
+            table = self._normalized(pa.Table.from_batches([batch]), path, row)
+            counts.records["row"] += table.num_rows
+            row += table.num_rows
+            for part in split_by_bytes(table, self.batch_bytes):
+                yield emitted(part, counts)
 
     def _check(self, file_schema: pa.Schema, path: str) -> None:
         names = [n for n in file_schema.names if self.columns is None or n in self.columns]
