@@ -105,7 +105,8 @@ class GzipMembers:
     one damaged record does not cost the thousands after it.
     """
 
-    def __init__(self, raw: BinaryIO, chunk_bytes: int = 1 << 17, max_output_bytes: int = 8 << 20) -> None:
+    def __init__(self, raw: BinaryIO, chunk_bytes: int = 1 << 17, max_output_bytes: int = 8 << 20,
+                 gap_marker: bytes = b"") -> None:
         self._raw = raw
         self._chunk_bytes = chunk_bytes
         self._max_output_bytes = max_output_bytes  # bounds memory on highly compressed input
@@ -119,6 +120,11 @@ class GzipMembers:
         #: (what was wrong, bytes handed out before the gap) for each damaged stretch skipped
         self.skipped: list[tuple[str, int]] = []
         self._skipping = False  # in a damaged stretch: members that fail here are part of it
+        # Handed out where a damaged stretch was skipped, unless what came before ends with it (a line
+        # reader's b"\n": the line the damage cut ends there, instead of swallowing the next member's first).
+        self._gap_marker = gap_marker
+        self._marker_due = False
+        self._ends_with = b""  # the last byte handed out
 
     def read1(self, size: int = -1) -> bytes:
         while self._output_pos >= len(self._output):
@@ -128,12 +134,16 @@ class GzipMembers:
         out = self._output[self._output_pos:end]
         self._output_pos += len(out)
         self._handed_out += len(out)
+        self._ends_with = out[-1:] or self._ends_with
         return out
 
     def _inflate_more(self) -> bool:
         """Inflate the next piece of input into ``_output``; False after the last member."""
         if self._inflater is None and not self._next_member():
             return False
+        if self._marker_due:
+            self._output, self._output_pos, self._marker_due = self._gap_marker, 0, False
+            return True
         if not self._input:
             self._input = self._raw.read(self._chunk_bytes)
             if not self._input:
@@ -174,6 +184,7 @@ class GzipMembers:
         if not self._skipping:
             self.skipped.append((problem, self._handed_out))
             self._skipping = True
+            self._marker_due = bool(self._gap_marker) and self._ends_with not in (b"", self._gap_marker[-1:])
         self._inflater = None
         data = self._input[1:]
         while (found := data.find(_GZIP_MEMBER_START)) < 0:
@@ -261,9 +272,10 @@ class _Prefixed:
         self._raw.close()
 
 
-def open_binary(path: str) -> TrappedStream:
+def open_binary(path: str, gap_marker: bytes = b"") -> TrappedStream:
     """Open ``path`` for streaming reads, decompressing ``.gz`` (multi-member too) and ``.zst`` (with
-    the dictionary an IIPC ``.warc.zst`` carries in its first frame).
+    the dictionary an IIPC ``.warc.zst`` carries in its first frame). ``gap_marker``: bytes handed out
+    where a damaged gzip member was skipped.
 
     Raises :class:`InputUnavailable` when the file cannot be opened (gone, unreachable)."""
     try:
@@ -271,7 +283,7 @@ def open_binary(path: str) -> TrappedStream:
     except OSError as exc:
         raise InputUnavailable(path, exc) from exc
     if path.endswith(".gz"):
-        return TrappedStream(GzipMembers(raw), path)  # type: ignore[arg-type]
+        return TrappedStream(GzipMembers(raw, gap_marker=gap_marker), path)  # type: ignore[arg-type]
     if path.endswith(".zst"):  # (a zstd frame's checksum is optional)
         return TrappedStream(_ZstdFrames(raw, path), path)  # type: ignore[arg-type]
     return TrappedStream(raw, path)

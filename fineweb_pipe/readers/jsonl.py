@@ -61,7 +61,7 @@ class JsonlReader(Reader):
         self.max_line_bytes = max_line_bytes
 
     def iter_batches(self, path: str, counts: ReaderCounts) -> Iterator[pa.Table]:
-        stream = open_binary(path)
+        stream = open_binary(path, gap_marker=b"\n")  # a line cut by a damaged gzip member ends there
         shard = _Shard(self, path, counts)
         try:
             yield from shard.read(io.BufferedReader(stream, _READ_BUFFER_BYTES))

@@ -349,9 +349,6 @@ def big_members(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[li
     return path, members
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the damaged member's last partial line is glued to the next member's "
-                   "first line, so that intact line is lost (counted as invalid_json): the reader does not end a "
-                   "line where GzipMembers skipped a damaged stretch")
 def test_a_damaged_big_gzip_member_costs_no_line_of_the_members_around_it(
         big_members: tuple[Path, list[list[str]]]) -> None:
     """docs/reliability.md: a damaged gzip member is skipped, "the records (JSONL lines) of the members
@@ -364,9 +361,9 @@ def test_a_damaged_big_gzip_member_costs_no_line_of_the_members_around_it(
     assert not lost and counts.errors["corrupt_compression"] == 1, f"lines lost: {lost}"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (or limit of streaming gzip): the lines a damaged member inflates to "
-                   "past the damage are handed out before its CRC-32 fails, and come out as documents with texts "
-                   "and ids that were never written; only one corrupt_compression is counted")
+@pytest.mark.xfail(strict=True, reason="LIMIT of streaming gzip (docs/reliability.md): the lines a damaged member "
+                   "inflates to past the damage are handed out before its CRC-32 fails, and come out as documents "
+                   "with texts and ids that were never written; one corrupt_compression is counted")
 def test_a_damaged_big_gzip_member_gives_no_document_that_was_not_written(
         big_members: tuple[Path, list[list[str]]]) -> None:
     path, members = big_members
