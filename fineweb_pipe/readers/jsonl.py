@@ -244,10 +244,14 @@ class _Shard:
             counts.skipped["no_text"] += 1
             return None
         doc_id, url, date = obj.get(reader.id_key), obj.get(reader.url_key), obj.get(reader.date_key)
+        if url is not None and type(url) is not str:
+            counts.error("invalid_url", path, line_number, f"field '{reader.url_key}' is {_json_type(url)}, "
+                         "expected a string; the document is kept without a URL")
+            url = None
         extra = {k: v for k, v in obj.items() if k not in self.known}
         row = {
             schema.ID: fallback_id(path, line_number) if doc_id is None else str(doc_id),
-            schema.URL: url if type(url) is str else None,
+            schema.URL: url,
             schema.DATE: None if date is None else str(date),
             schema.TEXT: text,
             schema.SOURCE_FILE: path,

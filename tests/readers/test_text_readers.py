@@ -198,3 +198,16 @@ def test_real_dolma_jsonl_keeps_its_metadata(shared_data: Path) -> None:
         assert meta["metadata"] == first["metadata"] and meta["added"] == first["added"]
         assert rows[0][schema.ID] == first["id"] and rows[0][schema.TEXT] == first["text"]
         assert counts.bytes == sum(len(r[schema.TEXT].encode()) for r in rows)
+
+
+def test_a_jsonl_url_that_is_not_a_string_is_counted_not_dropped_unseen(tmp_path: Path) -> None:
+    """Past the first line (where it stops the run), a URL of another JSON type: the document is kept
+    without a URL, and the dropped value counted, on the Arrow path and the line-by-line path alike."""
+    lines = [json.dumps({"text": f"doc {n}", "url": f"http://x/{n}"}) for n in range(2000)]
+    lines[1500] = json.dumps({"text": "doc 1500", "url": 5})
+    lines[1700] = json.dumps({"text": "doc 1700", "url": {"href": "http://x"}, "lang": "en"})  # (Python path)
+    path = tmp_path / "urls.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    rows, counts, _ = read_rows(JsonlReader(), path)
+    assert len(rows) == 2000 and rows[1500][schema.URL] is None and rows[1700][schema.URL] is None
+    assert [(e["type"], e["offset"]) for e in counts.error_list] == [("invalid_url", 1501), ("invalid_url", 1701)]
