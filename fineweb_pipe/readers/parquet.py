@@ -98,7 +98,11 @@ class ParquetReader(Reader):
             table = self._normalized(pa.Table.from_batches([batch]), path, row)
             counts.records["row"] += table.num_rows
             row += table.num_rows
-            for part in split_by_bytes(table, self.batch_bytes):
+            payload = schema.TEXT if schema.TEXT in table.column_names else schema.HTML
+            if table.column(payload).null_count:  # skipped as a JSONL line without text is
+                counts.skipped[f"no_{payload}"] += table.column(payload).null_count
+                table = table.filter(pc.is_valid(table.column(payload)))
+            for part in split_by_bytes(table, self.batch_bytes) if table.num_rows else ():
                 yield emitted(part, counts)
 
     def _check(self, file_schema: pa.Schema, path: str) -> None:

@@ -430,14 +430,16 @@ def test_damaged_parquet_files_are_counted_as_the_reliability_table_says(parquet
 
 def test_parquet_odd_ids_and_null_texts(tmp_path: Path) -> None:
     """Integer ids become their decimal strings, null ids are made from file and row (stable, one per row);
-    every row is a document, its text exact (a null text is given as null: no row is dropped unseen)."""
+    every row with a text is a document, its text exact; a null text is skipped and counted as no_text, as
+    a JSONL line without text is (no row is dropped unseen)."""
     path = tmp_path / "odd.parquet"
-    ids = pa.array([7, None, -3, None, 2**40], pa.int64())
-    texts = ["a", None, "c\u0000d", "日本語", ""]
-    pq.write_table(pa.table({"id": ids, "text": texts, "score": [0.5] * 5}), path, row_group_size=2)
+    ids = pa.array([7, None, -3, None, 2**40, None], pa.int64())
+    texts = ["a", "b", "c\u0000d", "日本語", "", None]
+    pq.write_table(pa.table({"id": ids, "text": texts, "score": [0.5] * 6}), path, row_group_size=2)
     rows, counts = parquet_rows(path)
     again, _ = parquet_rows(path)
-    assert [r[schema.TEXT] for r in rows] == texts and counts.documents == 5 == counts.records["row"]
+    assert [r[schema.TEXT] for r in rows] == texts[:5] and counts.documents == 5 and counts.records["row"] == 6
+    assert counts.skipped["no_text"] == 1
     assert [r[schema.ID] for r in rows][::2] == ["7", "-3", str(2**40)]
     made = [r[schema.ID] for r in rows][1::2]
     assert len(set(made)) == 2 and all(len(m) == 40 for m in made) and made == [r[schema.ID] for r in again][1::2]
