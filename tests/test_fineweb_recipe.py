@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sample_texts import sample_texts
 
 from fineweb_pipe.cli import main
 from fineweb_pipe.tokens import validate
@@ -106,3 +109,44 @@ def test_a_wrong_decontamination_setting_stops_before_any_work(spec: str, messag
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and message in error
     assert not (tmp_path / "out").exists()
+
+
+def write_text_input(folder: Path, kind: str, texts: list[str]) -> Path:
+    """The same documents as a WET file, JSONL (with a metadata field) or Parquet (without URLs)."""
+    folder.mkdir(parents=True)
+    if kind == "wet":
+        records = []
+        for n, text in enumerate(texts):
+            block = text.encode()
+            records.append(gzip.compress(
+                (f"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI: https://site{n}.example.org/a\r\n"
+                 f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
+                 f"Content-Type: text/plain\r\nContent-Length: {len(block)}\r\n\r\n").encode() + block + b"\r\n\r\n"))
+        (folder / "docs.warc.wet.gz").write_bytes(b"".join(records))
+    elif kind == "jsonl":
+        lines = [json.dumps({"id": str(n), "url": f"https://site{n}.example.org/a", "text": text, "source": "test"})
+                 for n, text in enumerate(texts)]
+        (folder / "docs.jsonl").write_text("\n".join(lines) + "\n")
+    else:
+        pq.write_table(pa.table({"id": [str(n) for n in range(len(texts))], "text": texts}), folder / "docs.parquet")
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["wet", "jsonl", "parquet"])
+def test_the_recipe_runs_unchanged_on_extracted_text(tmp_path: Path, kind: str) -> None:
+    """README: pipelines written for WARC run unchanged on WET, JSONL and Parquet text. The shipped recipe,
+    pre-screen included, passes text through extraction and filters it by language and quality."""
+    texts = sample_texts(48, seed=5)
+    folder = write_text_input(tmp_path / "in", kind, texts)
+    out = tmp_path / "out"
+    assert main(["run", str(REPO / "pipelines" / "fineweb.py"), "--input", str(folder), "--output", str(out),
+                 "--engine", "local", "--quiet"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    steps = {s["name"]: s for s in stats["stages"]}
+    assert stats["reader"]["documents"] == 48
+    assert steps["language_prescreen"]["dropped"] == {}
+    assert steps["trafilatura_extractor"]["counters"]["already_extracted"] == 48
+    assert steps["language_filter"]["dropped"] == {"language_not_kept": 6}  # one in eight is not English
+    kept = pq.ParquetDataset(out / "documents").read().column("id").to_pylist()
+    numbers = [int(doc_id.rsplit("-", 1)[-1]) for doc_id in kept]  # ("7", or the WET record's UUID)
+    assert 30 <= len(kept) <= 42 and all(n % 8 != 7 for n in numbers)  # English articles only

@@ -19,6 +19,11 @@ _FAILURE_COUNTERS = {"extraction_timeout": "extraction_timeouts", "extraction_cr
 _WARMUP_HTML = b"<html><head><title>t</title></head><body><article><p>Warm up text.</p></article></body></html>"
 
 
+def already_extracted(batch: pa.Table) -> bool:
+    """Whether ``batch`` holds text and no HTML (WET, JSONL, Parquet text): extraction passes it through."""
+    return schema.HTML not in batch.column_names and schema.TEXT in batch.column_names
+
+
 class HtmlExtractor(Stage):
     """Base of the extraction stages. Subclasses give the extraction function.
 
@@ -61,8 +66,7 @@ class HtmlExtractor(Stage):
         close_page_function(self)
 
     def process(self, batch: pa.Table) -> StageResult:
-        if schema.HTML not in batch.column_names and schema.TEXT in batch.column_names:
-            # Already extracted (WET, JSONL, Parquet text): the same pipeline runs on every input.
+        if already_extracted(batch):  # the same pipeline runs on every input
             return StageResult(kept=batch, counters={"already_extracted": batch.num_rows} if batch.num_rows else {})
         if schema.HTML not in batch.column_names:
             raise KeyError(f"{self.name}: batch has no '{schema.HTML}' or '{schema.TEXT}' column (columns: "

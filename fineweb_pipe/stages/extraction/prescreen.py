@@ -15,7 +15,7 @@ import pyarrow as pa
 from fineweb_pipe import schema
 from fineweb_pipe.stage import Drop, Resources, Stage, StageResult, select_rows, set_column, split_by_decisions
 from fineweb_pipe.stages.extraction.extractor import (
-    DEFAULT_TIMEOUT_S, PageFunction, close_page_function, start_page_function,
+    DEFAULT_TIMEOUT_S, PageFunction, already_extracted, close_page_function, start_page_function,
 )
 from fineweb_pipe.stages.extraction.isolated import CallFailed, CallTimedOut
 from fineweb_pipe.stages.extraction.resiliparse_extractor import extract_with_resiliparse
@@ -52,6 +52,7 @@ class LanguagePrescreen(Stage):
     ``language_score`` and the fast ``text`` added and its ``html`` kept: with ``keep_removed=True`` the
     engine writes it under ``removed/<stage>/<language>/``, ready for a per-language pipeline to extract.
 
+    Documents that hold text and no HTML (WET, JSONL, Parquet) pass unchanged, as through the extractor.
     Every other page passes unchanged: a kept language at any score (the real LID decides after the
     extractor), a non-kept language under ``min_score``, a blank fast text (no text is no evidence), a
     fast pass that failed or ran out of time (counted as ``prescreen_failures``). The LID reads at most
@@ -109,7 +110,8 @@ class LanguagePrescreen(Stage):
         return Screening(texts, languages, scores, failures)
 
     def process(self, batch: pa.Table) -> StageResult:
-        if not self.enabled or batch.num_rows == 0:  # an empty batch passes as it came, whatever its columns
+        if not self.enabled or batch.num_rows == 0 or already_extracted(batch):
+            # (an empty batch passes as it came, whatever its columns; text is screened by the LID after)
             return StageResult(kept=batch)
         if schema.HTML not in batch.column_names:
             raise KeyError(f"{self.name}: batch has no '{schema.HTML}' column (columns: {batch.column_names}); "

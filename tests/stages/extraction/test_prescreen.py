@@ -133,8 +133,10 @@ def test_empty_batches_disabled_stage_and_pickling(screen: LanguagePrescreen) ->
     assert result.kept.schema == empty.schema and result.kept.num_rows == 0 and result.dropped is None
     without_html = pa.table({"id": pa.array([], pa.string())})  # the engine's sentinel, its columns only
     assert screen.process(without_html).kept.equals(without_html)
+    text = pa.table({"id": ["a"], "text": ["Ein deutscher Text, längst extrahiert."]})  # (WET, JSONL, Parquet)
+    assert screen.process(text).kept.equals(text) and screen.process(text).dropped is None
     with pytest.raises(KeyError, match="in front of an extraction stage"):
-        screen.process(pa.table({"id": ["a"], "text": ["x"]}))
+        screen.process(pa.table({"id": ["a"], "title": ["x"]}))
     off = LanguagePrescreen(enabled=False)
     off.setup()
     assert "_extract" not in vars(off) and off.process(_batch([GERMAN])).dropped is None
