@@ -124,6 +124,8 @@ class Recorder:
 
 
 def test_a_gpu_stage_asks_ray_data_for_a_gpu_and_cpu_stages_do_not(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
     gpu_stage = TransformerScorer(tmp_path / "model", device="cuda")  # the model is loaded in setup only
     recorded = ray_data.map_stage(Recorder(), gpu_stage, concurrency=2).kwargs
     assert recorded["fn"] is ray_data.StageFn

@@ -35,6 +35,9 @@ class TransformerScorer(Stage):
                  score_range: tuple[float, float] = (0.0, 5.0), bins: int = 10) -> None:
         if device not in ("cpu", "cuda"):
             raise ValueError(f"device {device!r}: give cpu or cuda")
+        # Checked when the pipeline is built, not when the stage's phase starts: after the phases before
+        # it have run over the whole input.
+        _check_model_folder(str(model_path))
         self.model_path = str(model_path)
         self.prefix = prefix
         self.threshold = threshold
@@ -49,9 +52,7 @@ class TransformerScorer(Stage):
         return Resources(num_cpus=1.0, memory_mb=2000, num_gpus=1.0 if self.device == "cuda" else 0.0)
 
     def setup(self) -> None:
-        if not (Path(self.model_path) / "config.json").is_file():
-            raise ConfigurationError(f"no Hugging Face model folder at {self.model_path} (config.json missing): "
-                                     "download the model there first; nothing is downloaded at run time")
+        _check_model_folder(self.model_path)  # (on the worker's node too)
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -92,3 +93,9 @@ class TransformerScorer(Stage):
         result = split_by_decisions(batch, threshold_decisions(scores, self.threshold, low, high, self.bins))
         result.counters = self.take_counts()
         return result
+
+
+def _check_model_folder(model_path: str) -> None:
+    if not (Path(model_path) / "config.json").is_file():
+        raise ConfigurationError(f"no Hugging Face model folder at {model_path} (config.json missing): "
+                                 "download the model there first; nothing is downloaded at run time")

@@ -71,10 +71,9 @@ def test_classifier_head_scores_the_expected_class(texts: list[str], tmp_path: P
     assert ((scores >= 0) & (scores <= 2)).all()
 
 
-def test_missing_folder_is_one_error_naming_it(tmp_path: Path) -> None:
-    stage = TransformerScorer(tmp_path / "no-model")
+def test_missing_folder_is_one_error_naming_it_when_the_pipeline_is_built(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=str(tmp_path / "no-model")):
-        stage(pa.table({"text": ["a"]}))
+        TransformerScorer(tmp_path / "no-model")
 
 
 def test_declares_a_gpu_only_when_asked(bert: Path) -> None:
