@@ -31,7 +31,8 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, l
     return code, capsys.readouterr().err.strip().splitlines()
 
 
-@pytest.mark.parametrize("mistake", ["missing_input", "empty_folder", "output_is_a_file", "workers_negative"])
+@pytest.mark.parametrize("mistake", ["missing_input", "empty_folder", "output_is_a_file", "workers_negative",
+                                     "file_without_reader"])
 def test_an_ordinary_mistake_is_one_line_before_ray_starts(mistake: str, crawl: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     import ray
@@ -45,6 +46,8 @@ def test_an_ordinary_mistake_is_one_line_before_ray_starts(mistake: str, crawl: 
         inputs = str(tmp_path / "empty")
     elif mistake == "output_is_a_file":
         output = str(tmp_path / "a-file")
+    elif mistake == "file_without_reader":
+        inputs = str(tmp_path / "a-file")
     else:
         extra = ["--workers", "-1"]
     started = time.monotonic()
@@ -53,7 +56,7 @@ def test_an_ordinary_mistake_is_one_line_before_ray_starts(mistake: str, crawl: 
     problem = [line for line in err if not line.startswith(("usage:", " "))]  # argparse adds its usage lines
     assert len(problem) == 1 and "Traceback" not in "\n".join(err), err
     assert {"missing_input": "crawl-typo", "empty_folder": "holds no file", "output_is_a_file": "is a file",
-            "workers_negative": "1 or more"}[mistake] in problem[0]
+            "workers_negative": "1 or more", "file_without_reader": "no reader for"}[mistake] in problem[0]
     assert not ray.is_initialized() and time.monotonic() - started < 20  # no Ray was started for it
 
 

@@ -74,10 +74,15 @@ def find_inputs(specs: Sequence[str], patterns: Sequence[str], output: str) -> I
         base = _base_of(spec, paths[0], fs)
         for path in paths:
             if fs.isdir(path):
-                below = {p: info for p, info in fs.find(path, detail=True).items()
+                every = fs.find(path, detail=True)
+                below = {p: info for p, info in every.items()
                          if any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], pat) for pat in patterns)}
                 if not below:
                     raise ConfigurationError(f"folder {spec!r} holds no file matching {list(patterns)}")
+                if len(below) < len(every):  # said, not silently passed over (a .WARC.GZ, a .wat.gz)
+                    left = sorted(p.rsplit("/", 1)[-1] for p in every if p not in below)
+                    notes.append(f"{len(left)} files in {spec!r} match no reader's names and are not read: "
+                                 f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
             elif fs.exists(path):
                 below = {path: fs.info(path)}
             else:

@@ -52,7 +52,7 @@ from fineweb_pipe.engine.shard import (
 )
 from fineweb_pipe.errors import ConfigurationError, InputsFailed, IntegrityError
 from fineweb_pipe.pipeline import Phase, Pipeline
-from fineweb_pipe.readers import READERS, ParquetReader, reader_for
+from fineweb_pipe.readers import ParquetReader, known_patterns, reader_for
 from fineweb_pipe.readers.base import Reader
 from fineweb_pipe.resumable import Resumable
 from fineweb_pipe.stage import Filter, Resources, ShardRef, Stage, Transform
@@ -167,9 +167,12 @@ class Runner:
         self.executor = executor
         self.folder = RunFolder(self.output, pipeline)
         self.folder.check_writable()
-        patterns = pipeline.reader.patterns if pipeline.reader else tuple(p for cls in READERS for p in cls.patterns)
+        patterns = pipeline.reader.patterns if pipeline.reader else tuple(known_patterns())
         self.inputs = find_inputs(inputs, patterns, self.output)
         self.files = [f.path for f in self.inputs.files]
+        # Picked now: a file named on the command line that no reader takes stops the run before it starts.
+        self.sources = [_Source(f.shard, f.path, pipeline.reader or reader_for(f.path), size=f.size)
+                        for f in self.inputs.files]
         self.restart = restart
         self.add_inputs = add_inputs
         self.input_retry = input_retry
@@ -191,8 +194,7 @@ class Runner:
             print(f"note: {note}", file=sys.stderr)
         shard_ids = [f.shard for f in self.inputs.files]
         outcomes: list[_PhaseOutcome] = []
-        sources = [_Source(f.shard, f.path, self.pipeline.reader or reader_for(f.path), size=f.size)
-                   for f in self.inputs.files]
+        sources = self.sources
         expected: dict[str, int] | None = None  # what the phase before wrote per shard
         for phase in self.pipeline.phases:
             self.interrupts.check()

@@ -29,8 +29,13 @@ def reader_for(path: str) -> Reader:
     for reader in READERS:
         if any(fnmatch.fnmatch(name, pattern) for pattern in reader.patterns):
             return reader()
-    known = [p for r in READERS for p in r.patterns]
-    raise ValueError(f"no reader for {path!r}: name it like one of {known}, or give the pipeline a reader")
+    raise ConfigurationError(f"no reader for {path!r}: name it like one of {known_patterns()}, or give the "
+                             "pipeline a reader")
 
 
-__all__ = ["JsonlReader", "ParquetReader", "Reader", "WarcReader", "WetReader", "reader_for"]
+def known_patterns() -> list[str]:
+    """The file names some reader takes."""
+    return [p for r in READERS for p in r.patterns]
+
+
+__all__ = ["JsonlReader", "ParquetReader", "Reader", "WarcReader", "WetReader", "known_patterns", "reader_for"]

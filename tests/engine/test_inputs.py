@@ -33,6 +33,13 @@ def test_folders_globs_and_keys(folder: Path, tmp_path: Path) -> None:
         find_inputs([str(folder / "nothing-here.warc.gz")], PATTERNS, "/nowhere")
 
 
+def test_files_in_a_folder_that_no_reader_takes_are_said_not_passed_over(folder: Path, tmp_path: Path) -> None:
+    (folder / "UPPER.WARC.GZ").write_bytes(b"x")
+    found = find_inputs([str(folder)], PATTERNS, str(tmp_path / "out"))
+    assert [f.key for f in found.files] == ["a.warc.gz", "b.warc.gz", "sub/a.warc.gz"]
+    assert found.notes == [f"2 files in {str(folder)!r} match no reader's names and are not read: UPPER.WARC.GZ, skip.txt"]
+
+
 def test_a_key_is_the_same_however_the_path_is_spelled(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(folder.parent)
     spellings = [str(folder / "a.warc.gz"), f"{folder}//a.warc.gz", os.path.relpath(folder / "a.warc.gz"),
