@@ -16,12 +16,20 @@ from fineweb_pipe.errors import InputUnavailable
 
 class ForwardStream(io.RawIOBase):
     """A read-only stream that knows its position and cannot seek: what FastWARC needs from a stream
-    (it asks where it is through ``seek``/``tell``). Subclasses implement ``readinto`` and advance
-    ``_position``."""
+    (it asks where it is through ``seek``/``tell``). Subclasses implement ``read`` (FastWARC reads through
+    it: the bytes go on without a copy) and advance ``_position``."""
 
     def __init__(self) -> None:
         super().__init__()
         self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        raise NotImplementedError
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def readable(self) -> bool:
         return True
@@ -72,11 +80,6 @@ class TrappedStream(ForwardStream):
             raise InputUnavailable(self.path, exc) from exc
         self._position += len(data)
         return data
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     @property
     def verified_through(self) -> int:

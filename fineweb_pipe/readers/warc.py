@@ -365,11 +365,6 @@ class _Replay(ForwardStream):
         self._position += len(data)
         return data
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     @property
     def kept_end(self) -> int:
         """The stream position after the last byte kept (a replay's bytes not handed out yet, too)."""
