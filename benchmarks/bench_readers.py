@@ -1,6 +1,6 @@
 """Reader speed per format on the same documents, next to what the bytes alone cost to read.
 
-    python benchmarks/bench_readers.py [--mb 30] [--repeat 5]
+    python benchmarks/bench_readers.py [--mb 30] [--repeat 5] [--warc ../shared/data/warc/bench-*.warc.gz]
 
 Writes the same generated documents as .warc.gz (HTML responses), .wet.gz, .jsonl, .jsonl.gz,
 .jsonl.zst and Parquet into a temporary folder, then reads each with its reader and with a baseline:
@@ -9,6 +9,7 @@ JSONL, and FastWARC's own iteration (its gzip stream, every record's content rea
 Rates are per CPU second of this process (one core): MB of decompressed input and documents. Each reader,
 its baseline and the plain read run in turn ``--repeat`` times; rates are medians, and reader/baseline is the
 median of the ratios of each turn (a shared machine's load changes between turns, less within one).
+``--warc`` adds real WARC files, each read by the WARC reader against FastWARC's iteration in the same way.
 """
 
 from __future__ import annotations
@@ -128,13 +129,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=30, help="MB of document text (default 30)")
     parser.add_argument("--repeat", type=int, default=5, help="turns of each, medians kept (default 5)")
+    parser.add_argument("--warc", nargs="*", default=[], type=Path, help="real WARC files to measure too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         texts = documents(int(args.mb * 1e6))
         paths = write_inputs(Path(tmp), texts)
         print(f"{len(texts)} documents, {sum(len(t.encode()) for t in texts) / 1e6:.1f} MB of text; "
               "rates per CPU second (one core), MB of decompressed input")
-        print(f"{'format':11} {'reader MB/s':>11} {'docs/s':>9} {'baseline':28} {'MB/s':>7} {'reader/baseline':>15}")
         readers: dict[str, tuple[Callable[[], object], str, Callable[[Path], Callable[[], int]]]] = {
             ".warc.gz": (WarcReader, "FastWARC iteration", fastwarc_iteration),
             ".wet.gz": (WetReader, "FastWARC iteration", fastwarc_iteration),
@@ -143,14 +144,17 @@ def main() -> None:
             ".jsonl.zst": (JsonlReader, "json.loads, buffered lines", json_loads_lines),
             ".parquet": (ParquetReader, "pyarrow read_table", lambda p: lambda: pq.read_table(p).num_rows),
         }
-        for name, (reader, baseline_name, baseline) in readers.items():
-            path = paths[name]
+        measured = [(name, paths[name], *reader) for name, reader in readers.items()]
+        measured += [(path.name, path, *readers[".warc.gz"]) for path in args.warc]
+        width = max(len(name) for name, *_ in measured)
+        print(f"{'format':{width}} {'reader MB/s':>11} {'docs/s':>9} {'baseline':28} {'MB/s':>7} {'reader/baseline':>15}")
+        for name, path, reader, baseline_name, baseline in measured:
             size = path.stat().st_size if name == ".parquet" else buffered_read(path)()
             docs = read_with(reader, path)()
             ours, base, plain = cpu_seconds([read_with(reader, path), baseline(path), buffered_read(path)], args.repeat)
             ratio = statistics.median(o / b for o, b in zip(ours, base))
             seconds, base_seconds = statistics.median(ours), statistics.median(base)
-            print(f"{name:11} {size / 1e6 / seconds:11.1f} {docs / seconds:9.0f} {baseline_name:28} "
+            print(f"{name:{width}} {size / 1e6 / seconds:11.1f} {docs / seconds:9.0f} {baseline_name:28} "
                   f"{size / 1e6 / base_seconds:7.1f} {ratio:14.2f}x"
                   f"   (plain buffered read {size / 1e6 / statistics.median(plain):.0f} MB/s)")
 
